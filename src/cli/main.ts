@@ -1,0 +1,116 @@
+/**
+ * The `denovmm` command line.
+ *
+ * @example
+ * ```sh
+ * deno run -A src/cli/main.ts run --kernel vmlinux --initrd initramfs.cpio.gz --mem 256
+ * ```
+ * @module
+ */
+
+import { Command, CommanderError, Option } from "@commander-js/extra-typings";
+import { CPU_TEMPLATES } from "../cpu/cpuid.ts";
+import type { PvmQuirksMode } from "../cpu/pvm.ts";
+import { LOG_LEVELS, setupLogging } from "../log.ts";
+import { DEFAULT_CMDLINE } from "../vmm/machine.ts";
+import { intIn, oneOf } from "./parse.ts";
+import { runVm } from "./run_command.ts";
+import { UsageError } from "./usage_error.ts";
+
+/** Exit code for bad usage. */
+export const EXIT_USAGE = 2;
+
+function vmCommand(name: string, description: string, buildGuest: boolean) {
+  return new Command(name)
+    .description(description)
+    .option(
+      "--kernel <path>",
+      "kernel image: ELF vmlinux or bzImage (default: the default guest's vmlinux)",
+    )
+    .option(
+      "--initrd <path>",
+      "initramfs image (default: the default guest's, with --kernel unset)",
+    )
+    .option("--cmdline <string>", "kernel command line", DEFAULT_CMDLINE)
+    .option("--mem <MiB>", "guest RAM in MiB", intIn(1, 2 ** 24), 256)
+    .option("--cpus <n>", "number of vCPUs", intIn(1, 64), 1)
+    .addOption(
+      new Option("--cpu-template <name>", "CPU features the guest sees")
+        .choices(Object.keys(CPU_TEMPLATES))
+        .default("host"),
+    )
+    .addOption(
+      new Option("--pvm-quirks <mode>", "PVM-host guest settings: auto detects a kvm_pvm host")
+        .argParser(oneOf<PvmQuirksMode>(["auto", "on", "off"]))
+        .default("auto" as PvmQuirksMode),
+    )
+    .addOption(
+      new Option("--log-level <level>", "log verbosity (logs go to stderr)")
+        .choices(LOG_LEVELS)
+        .default("info" as const),
+    )
+    .argument("[init-args...]", "arguments for the guest's init, after --")
+    .action(async (initArgs, o) => {
+      setupLogging(o.logLevel);
+      Deno.exitCode = await runVm({
+        kernel: o.kernel,
+        initrd: o.initrd,
+        cmdline: o.cmdline,
+        mem: o.mem,
+        cpus: o.cpus,
+        cpuTemplate: o.cpuTemplate,
+        pvmQuirks: o.pvmQuirks,
+        initArgs,
+        buildGuest,
+      });
+    });
+}
+
+/**
+ * Builds the `denovmm` program (exported for tests).
+ *
+ * @example
+ * ```ts
+ * await program().parseAsync(["run", "--help"], { from: "user" });
+ * ```
+ */
+export function program(): Command {
+  const p = new Command("denovmm")
+    .description("A microVM monitor in TypeScript on Deno and KVM")
+    .version("0.1.0")
+    .exitOverride()
+    .showHelpAfterError(false);
+  p.addCommand(
+    vmCommand("run", "boot a microVM with its console on this terminal", false).exitOverride(),
+  );
+  p.addCommand(
+    vmCommand("demo", "boot the default guest, building it first when it is not cached", true)
+      .exitOverride(),
+  );
+  return p as unknown as Command;
+}
+
+/**
+ * Runs the CLI with `args` and returns the exit code; never throws.
+ *
+ * @example
+ * ```ts
+ * Deno.exit(await main(Deno.args));
+ * ```
+ */
+export async function main(args: string[]): Promise<number> {
+  try {
+    await program().parseAsync(args, { from: "user" });
+    return Number(Deno.exitCode ?? 0);
+  } catch (e) {
+    if (e instanceof CommanderError) {
+      // Commander has printed its message; --help and --version are not errors.
+      return e.exitCode === 0 ? 0 : EXIT_USAGE;
+    }
+    const msg = e instanceof Error ? e.message : String(e);
+    console.error(`denovmm: ${msg}`);
+    return e instanceof UsageError ? EXIT_USAGE : 1;
+  }
+}
+
+if (import.meta.main) Deno.exit(await main(Deno.args));

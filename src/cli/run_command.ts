@@ -1,0 +1,99 @@
+/**
+ * `denovmm run` / `denovmm demo`: boot a microVM with the guest console on this terminal and
+ * exit with a code that tells how the guest ended.
+ *
+ * @module
+ */
+
+import { defaultGuest } from "../../guest/paths.ts";
+import { DEFAULT_CMDLINE, exitCodeOf, Machine } from "../vmm/machine.ts";
+import type { PvmQuirksMode } from "../cpu/pvm.ts";
+import { logger } from "../log.ts";
+import { checkKvmAccess, checkMemory, readUserFile } from "./host_checks.ts";
+import { attachTerminal } from "./terminal.ts";
+
+const log = logger("cli");
+
+/** The options `run` and `demo` share. */
+export interface RunOptions {
+  kernel?: string;
+  initrd?: string;
+  cmdline?: string;
+  mem: number;
+  cpus: number;
+  cpuTemplate: string;
+  pvmQuirks: PvmQuirksMode;
+  /** Arguments for the guest's init (after `--`). */
+  initArgs: string[];
+  /** Build the default guest when it is not cached (`demo`). */
+  buildGuest: boolean;
+}
+
+/** Exit codes for host-side stops: 128 + the signal number, as shells report them. */
+const SIGNAL_EXIT = { SIGINT: 130, SIGTERM: 143 } as const;
+
+/**
+ * Boots the VM described by `o` and resolves with the process exit code.
+ *
+ * @example
+ * ```ts
+ * Deno.exit(await runVm({ mem: 256, cpus: 1, cpuTemplate: "host", pvmQuirks: "auto", initArgs: [], buildGuest: false }));
+ * ```
+ */
+export async function runVm(o: RunOptions): Promise<number> {
+  checkMemory(o.mem);
+  checkKvmAccess();
+  let kernelPath = o.kernel;
+  let initrdPath = o.initrd;
+  if (kernelPath === undefined) {
+    const g = await defaultGuest({ build: o.buildGuest, onProgress: (l) => log.info`${l}` });
+    kernelPath = g.kernel;
+    initrdPath ??= g.initrd;
+  }
+  const kernel = await readUserFile("kernel", kernelPath);
+  const initrd = initrdPath ? await readUserFile("initrd", initrdPath) : undefined;
+  let cmdline = o.cmdline ?? DEFAULT_CMDLINE;
+  if (o.initArgs.length > 0) cmdline += ` -- ${o.initArgs.join(" ")}`;
+
+  const machine = Machine.create({
+    kernel,
+    initrd,
+    cmdline,
+    memMiB: o.mem,
+    cpus: o.cpus,
+    cpuTemplate: o.cpuTemplate,
+    pvmQuirks: o.pvmQuirks,
+    consoleOutput: (b) => {
+      Deno.stdout.writeSync(b);
+    },
+  });
+  let signalCode: number | undefined;
+  const onSignal = (name: keyof typeof SIGNAL_EXIT) => () => {
+    signalCode ??= SIGNAL_EXIT[name];
+    machine.stop();
+  };
+  const handlers = { SIGINT: onSignal("SIGINT"), SIGTERM: onSignal("SIGTERM") };
+  for (const [sig, h] of Object.entries(handlers)) Deno.addSignalListener(sig as Deno.Signal, h);
+  const term = attachTerminal(machine.serial, () => machine.stop());
+  try {
+    machine.start();
+    const exit = await machine.exited;
+    term[Symbol.dispose]();
+    switch (exit.kind) {
+      case "panic":
+        log.error`Guest kernel panicked: ${exit.message}`;
+        break;
+      case "crashed":
+        log.error`${exit.message}${exit.report ? "\n" + exit.report : ""}`;
+        break;
+      default:
+        log.info`Guest ended (${exit.kind})`;
+    }
+    return signalCode ?? exitCodeOf(exit);
+  } finally {
+    term[Symbol.dispose]();
+    for (const [sig, h] of Object.entries(handlers)) {
+      Deno.removeSignalListener(sig as Deno.Signal, h);
+    }
+  }
+}

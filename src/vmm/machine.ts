@@ -1,0 +1,343 @@
+/**
+ * A running microVM: KVM VM, guest RAM, in-kernel irqchip and PIT, the legacy PC devices, the
+ * loaded kernel and one Worker per vCPU. {@link Machine.create} builds it, `start()` runs it and
+ * `exited` resolves with how the guest ended.
+ *
+ * @module
+ */
+
+import { Kvm, type Vcpu, type Vm } from "../../ffi/kvm.ts";
+import { KVM_CAP } from "../../ffi/kvm_ioctls.ts";
+import { KVM_PIT_SPEAKER_DUMMY } from "../../ffi/kvm_structs.ts";
+import { setupBoot } from "../boot/boot_setup.ts";
+import { Cmdline } from "../boot/cmdline.ts";
+import { CPU_TEMPLATES, PVM_MASKS, vcpuCpuid } from "../cpu/cpuid.ts";
+import { PVM_CMDLINE, pvmQuirksEnabled, type PvmQuirksMode } from "../cpu/pvm.ts";
+import { IoBus } from "../devices/bus.ts";
+import { registerLegacyDevices } from "../devices/legacy/mod.ts";
+import type { Serial } from "../devices/legacy/serial.ts";
+import { logger } from "../log.ts";
+import { COM1_IRQ, KVM_IDENTITY_MAP_ADDR, KVM_TSS_ADDR } from "../memory/layout.ts";
+import { formatCrashReport } from "./crash_report.ts";
+import type { VcpuStopReason } from "./exit_mailbox.ts";
+import { allocateGuestRam, type GuestRam } from "./guest_ram.ts";
+import { PanicDetector } from "./panic_detector.ts";
+import { setupVcpu } from "./vcpu_setup.ts";
+import { VcpuThread } from "./vcpu_thread.ts";
+
+const log = logger("vm");
+
+/** The default kernel command line (the VMM appends its own device and quirk arguments). */
+export const DEFAULT_CMDLINE = "console=ttyS0 reboot=k panic=-1";
+
+/** Everything needed to build a {@link Machine}. */
+export interface MachineConfig {
+  /** Kernel image: an uncompressed ELF `vmlinux` or a bzImage. */
+  kernel: Uint8Array;
+  /** Optional initramfs image. */
+  initrd?: Uint8Array;
+  /** Kernel command line; init arguments may follow ` -- `. */
+  cmdline: string;
+  /** Guest RAM in MiB. */
+  memMiB: number;
+  /** Number of vCPUs (1 or more). */
+  cpus: number;
+  /** CPU template name (see CPU_TEMPLATES). */
+  cpuTemplate: string;
+  /** Whether to apply the kvm_pvm host settings (`auto` detects the host). */
+  pvmQuirks: PvmQuirksMode;
+  /** Receives the guest's serial console output. */
+  consoleOutput: (bytes: Uint8Array) => void;
+  /** `/dev/kvm` path. */
+  kvmPath?: string;
+}
+
+/** How a guest ended. */
+export type MachineExit =
+  | { kind: "reset" }
+  | { kind: "panic"; message: string }
+  | { kind: "stopped" }
+  | { kind: "crashed"; message: string; report?: string };
+
+/**
+ * The process exit code for a machine exit: 0 when the guest ended itself, 1 on a guest kernel
+ * panic, 3 when the VMM had to stop a vCPU on an error, 0 for a host-requested stop.
+ *
+ * @example
+ * ```ts
+ * Deno.exitCode = exitCodeOf(await machine.exited);
+ * ```
+ */
+export function exitCodeOf(e: MachineExit): number {
+  switch (e.kind) {
+    case "reset":
+    case "stopped":
+      return 0;
+    case "panic":
+      return 1;
+    case "crashed":
+      return 3;
+  }
+}
+
+/**
+ * A microVM.
+ *
+ * @example
+ * ```ts
+ * await using m = Machine.create({ kernel, initrd, cmdline: DEFAULT_CMDLINE, memMiB: 256,
+ *   cpus: 1, cpuTemplate: "host", pvmQuirks: "auto", consoleOutput: (b) => Deno.stdout.writeSync(b) });
+ * m.start();
+ * console.log(await m.exited);
+ * ```
+ */
+export class Machine {
+  readonly #kvm: Kvm;
+  readonly #vm: Vm;
+  readonly #ram: GuestRam;
+  readonly #vcpus: Vcpu[];
+  readonly #threads: VcpuThread[];
+  readonly #serial: Serial;
+  readonly #panic = new PanicDetector();
+  readonly #exited: Promise<MachineExit>;
+  #resolveExit!: (e: MachineExit) => void;
+  #exit?: MachineExit;
+  #started = false;
+  #released = false;
+
+  private constructor(
+    parts: { kvm: Kvm; vm: Vm; ram: GuestRam; vcpus: Vcpu[]; pio: IoBus; mmio: IoBus },
+    serialOf: (m: Machine) => Serial,
+  ) {
+    this.#kvm = parts.kvm;
+    this.#vm = parts.vm;
+    this.#ram = parts.ram;
+    this.#vcpus = parts.vcpus;
+    this.#serial = serialOf(this);
+    this.#exited = new Promise((r) => (this.#resolveExit = r));
+    this.#threads = parts.vcpus.map((vcpu) =>
+      new VcpuThread({
+        vcpu,
+        pio: parts.pio,
+        mmio: parts.mmio,
+        onUnhandled: (kind, addr, size, write) =>
+          log.debug`unhandled ${kind} ${write ? "write" : "read"} at 0x${
+            addr.toString(16)
+          } (${size} bytes)`,
+      })
+    );
+  }
+
+  /**
+   * Builds the VM: KVM objects, RAM, devices, the loaded kernel and configured vCPUs. Nothing
+   * runs until {@link start}. Throws with a plain message when the host cannot run it.
+   *
+   * @example
+   * ```ts
+   * const m = Machine.create(config);
+   * ```
+   */
+  static create(config: MachineConfig): Machine {
+    const template = CPU_TEMPLATES[config.cpuTemplate];
+    if (template === undefined) {
+      throw new Error(
+        `Unknown CPU template "${config.cpuTemplate}" (known: ${
+          Object.keys(CPU_TEMPLATES).join(", ")
+        })`,
+      );
+    }
+    const kvm = Kvm.open(config.kvmPath);
+    const cleanup: (() => void)[] = [() => kvm.close()];
+    try {
+      for (
+        const [name, cap] of Object.entries({
+          IRQCHIP: KVM_CAP.IRQCHIP,
+          IOEVENTFD: KVM_CAP.IOEVENTFD,
+          IRQFD: KVM_CAP.IRQFD,
+          IMMEDIATE_EXIT: KVM_CAP.IMMEDIATE_EXIT,
+          PIT2: KVM_CAP.PIT2,
+        })
+      ) {
+        if (kvm.checkExtension(cap) === 0) {
+          throw new Error(`This host's KVM lacks KVM_CAP_${name}, which denovmm needs`);
+        }
+      }
+      const maxVcpus = kvm.checkExtension(KVM_CAP.MAX_VCPUS) ||
+        kvm.checkExtension(KVM_CAP.NR_VCPUS);
+      if (config.cpus > maxVcpus) {
+        throw new Error(`This host's KVM allows at most ${maxVcpus} vCPUs`);
+      }
+
+      const quirks = pvmQuirksEnabled(config.pvmQuirks);
+      const cmdline = Cmdline.parse(config.cmdline);
+      if (quirks) {
+        log
+          .info`Host KVM is kvm_pvm: applying the PVM CPU settings (CPUID without cx16 and KVM PV send-IPI/sched-yield; guest command line ${
+          PVM_CMDLINE.join(" ")
+        }). Turn off with --pvm-quirks off.`;
+        for (const arg of PVM_CMDLINE) if (!cmdline.has(arg.split("=")[0])) cmdline.push(arg);
+      }
+
+      const vm = kvm.createVm();
+      cleanup.push(() => vm.close());
+      vm.setTssAddr(KVM_TSS_ADDR);
+      vm.setIdentityMapAddr(KVM_IDENTITY_MAP_ADDR);
+      vm.createIrqchip();
+      vm.createPit2(KVM_PIT_SPEAKER_DUMMY);
+
+      const ram = allocateGuestRam(vm, config.memMiB * 2 ** 20);
+      cleanup.push(() => ram[Symbol.dispose]());
+      const boot = setupBoot(ram.memory, {
+        kernelImage: config.kernel,
+        initrdImage: config.initrd,
+        cmdline,
+        cpus: config.cpus,
+      });
+      log.info`Loaded ${boot.kernel.kind} kernel, entry 0x${
+        boot.kernel.entry.toString(16)
+      }; command line: ${cmdline.toString()}`;
+
+      const supported = kvm.supportedCpuid();
+      const mmapSize = kvm.vcpuMmapSize();
+      const vcpus: Vcpu[] = [];
+      cleanup.push(() => vcpus.forEach((v) => v.close()));
+      for (let id = 0; id < config.cpus; id++) {
+        const vcpu = vm.createVcpu(id, mmapSize);
+        vcpus.push(vcpu);
+        const cpuid = vcpuCpuid(supported, {
+          id,
+          cpus: config.cpus,
+          template,
+          extraMasks: quirks ? PVM_MASKS : [],
+        });
+        const refused = setupVcpu(vcpu, {
+          cpuid,
+          boot: id === 0 ? { regs: boot.regs, sregs: boot.sregs } : undefined,
+        });
+        if (refused.length > 0) {
+          log.debug`vCPU ${id}: KVM refused boot MSRs ${
+            refused.map((m) => "0x" + m.toString(16)).join(", ")
+          }`;
+        }
+      }
+
+      const pio = new IoBus();
+      const mmio = new IoBus();
+      return new Machine({ kvm, vm, ram, vcpus, pio, mmio }, (m) =>
+        registerLegacyDevices(pio, {
+          serialOutput: (bytes: Uint8Array) => m.#consoleOutput(bytes, config.consoleOutput),
+          serialInterrupt: () => {
+            vm.irqLine(COM1_IRQ, 1);
+            vm.irqLine(COM1_IRQ, 0);
+          },
+          onReset: () => m.#end({ kind: "reset" }),
+        }).serial);
+    } catch (e) {
+      for (const f of cleanup.reverse()) f();
+      throw e;
+    }
+  }
+
+  #consoleOutput(bytes: Uint8Array, sink: (b: Uint8Array) => void): void {
+    this.#panic.feed(bytes);
+    sink(bytes);
+  }
+
+  /** The guest's serial port (feed it host input with `enqueueInput`). */
+  get serial(): Serial {
+    return this.#serial;
+  }
+
+  /** Resolves once every vCPU has stopped and every host resource is released. */
+  get exited(): Promise<MachineExit> {
+    return this.#exited;
+  }
+
+  /** Per-vCPU exit counters. */
+  get vcpuCounters() {
+    return this.#threads.map((t) => t.counters);
+  }
+
+  /** Starts every vCPU. @example `m.start()` */
+  start(): void {
+    if (this.#started) throw new Error("The VM is already started");
+    this.#started = true;
+    for (const t of this.#threads) {
+      t.start();
+      t.stopped.then((reason) => this.#onVcpuStopped(t.id, reason));
+    }
+  }
+
+  /**
+   * Stops the guest from the host side (like pulling the plug) and waits for the release.
+   *
+   * @example
+   * ```ts
+   * await m.stop();
+   * ```
+   */
+  async stop(): Promise<MachineExit> {
+    this.#end({ kind: "stopped" });
+    return await this.#exited;
+  }
+
+  #onVcpuStopped(id: number, reason: VcpuStopReason): void {
+    switch (reason.kind) {
+      case "requested":
+        return;
+      case "hlt":
+        return this.#end({ kind: "crashed", message: `vCPU ${id} halted with interrupts off` });
+      case "shutdown":
+        // A triple fault: how `reboot=t` resets a PC, so the guest ended itself.
+        return this.#end({ kind: "reset" });
+      case "system-event":
+        return this.#end({ kind: "reset" });
+      case "internal-error":
+        return this.#end({
+          kind: "crashed",
+          message: `vCPU ${id}: KVM internal error (suberror ${reason.suberror})`,
+          report: formatCrashReport(this.#ram.memory, id, reason.state),
+        });
+      case "fail-entry":
+        return this.#end({
+          kind: "crashed",
+          message: `vCPU ${id}: KVM could not enter the guest (hardware reason 0x${
+            reason.hardwareReason.toString(16)
+          })`,
+          report: formatCrashReport(this.#ram.memory, id, reason.state),
+        });
+      case "error":
+        return this.#end({
+          kind: "crashed",
+          message: `vCPU ${id}: ${reason.message}`,
+          report: reason.state ? formatCrashReport(this.#ram.memory, id, reason.state) : undefined,
+        });
+    }
+  }
+
+  #end(exit: MachineExit): void {
+    if (this.#exit !== undefined) return;
+    const panic = this.#panic.message;
+    this.#exit = panic !== undefined && exit.kind === "reset"
+      ? { kind: "panic", message: panic }
+      : exit;
+    for (const t of this.#threads) t.requestStop();
+    this.#release();
+  }
+
+  async #release(): Promise<void> {
+    await Promise.all(this.#threads.map((t) => (this.#started ? t.stopped : undefined)));
+    if (this.#released) return;
+    this.#released = true;
+    for (const v of this.#vcpus) v.close();
+    this.#vm.close();
+    this.#ram[Symbol.dispose]();
+    this.#kvm.close();
+    this.#resolveExit(this.#exit!);
+  }
+
+  /** `await using` support: stops the VM if it still runs. */
+  async [Symbol.asyncDispose](): Promise<void> {
+    await this.stop();
+  }
+}

@@ -1,0 +1,43 @@
+/**
+ * denovmm: a microVM monitor in TypeScript on Deno and KVM.
+ *
+ * The library API boots a Linux guest from TypeScript. {@link Machine} is the whole VM; the
+ * lower layers (the KVM wrappers, guest memory, CPU templates) are exported for tools and tests
+ * that need them.
+ *
+ * @example
+ * ```ts
+ * import { Machine, DEFAULT_CMDLINE, defaultGuest } from "./mod.ts";
+ *
+ * const guest = await defaultGuest();
+ * const machine = Machine.create({
+ *   kernel: await Deno.readFile(guest.kernel),
+ *   initrd: await Deno.readFile(guest.initrd),
+ *   cmdline: `${DEFAULT_CMDLINE} -- uname -a`,
+ *   memMiB: 256,
+ *   cpus: 1,
+ *   cpuTemplate: "host",
+ *   pvmQuirks: "auto",
+ *   consoleOutput: (bytes) => Deno.stdout.writeSync(bytes),
+ * });
+ * machine.start();
+ * console.log(await machine.exited); // { kind: "reset" } once the guest reboots itself
+ * ```
+ * @module
+ */
+
+export {
+  DEFAULT_CMDLINE,
+  exitCodeOf,
+  Machine,
+  type MachineConfig,
+  type MachineExit,
+} from "./src/vmm/machine.ts";
+export { defaultGuest } from "./guest/paths.ts";
+export { GuestMemory, GuestMemoryError, type MemoryRegion } from "./src/memory/guest_memory.ts";
+export * as layout from "./src/memory/layout.ts";
+export { CPU_TEMPLATES, type CpuTemplate, HOST_TEMPLATE, MINIMAL_TEMPLATE } from "./src/cpu/cpuid.ts";
+export { isPvmHost, type PvmQuirksMode } from "./src/cpu/pvm.ts";
+export { Kvm, Vcpu, Vm } from "./ffi/kvm.ts";
+export { ErrnoError } from "./ffi/errno.ts";
+export { setupLogging } from "./src/log.ts";

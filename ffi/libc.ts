@@ -93,6 +93,54 @@ const symbols = {
     ],
     result: "isize",
   },
+  /** pread(2) on Deno's blocking pool, returning a Promise (lets several requests be in flight). */
+  pread_async: {
+    name: "pread",
+    parameters: [
+      "i32", /* int fd */
+      "pointer", /* void *buf */
+      "usize", /* size_t count */
+      "i64", /* off_t offset */
+    ],
+    result: "isize",
+    nonblocking: true,
+  },
+  /** pwrite(2) on Deno's blocking pool, returning a Promise. */
+  pwrite_async: {
+    name: "pwrite",
+    parameters: [
+      "i32", /* int fd */
+      "pointer", /* const void *buf */
+      "usize", /* size_t count */
+      "i64", /* off_t offset */
+    ],
+    result: "isize",
+    nonblocking: true,
+  },
+  /** fdatasync(2) on Deno's blocking pool. */
+  fdatasync_async: {
+    name: "fdatasync",
+    parameters: ["i32" /* int fd */],
+    result: "i32",
+    nonblocking: true,
+  },
+  /** fallocate(2) on Deno's blocking pool. */
+  fallocate_async: {
+    name: "fallocate",
+    parameters: [
+      "i32", /* int fd */
+      "i32", /* int mode */
+      "i64", /* off_t offset */
+      "i64", /* off_t len */
+    ],
+    result: "i32",
+    nonblocking: true,
+  },
+  /** off_t lseek(int fd, off_t offset, int whence) */
+  lseek: {
+    parameters: ["i32", /* int fd */ "i64", /* off_t offset */ "i32" /* int whence */],
+    result: "i64",
+  },
   /** int poll(struct pollfd *fds, nfds_t nfds, int timeout) */
   poll: {
     parameters: [
@@ -219,5 +267,7 @@ export const FALLOC_FL_ZERO_RANGE = 0x10;
 export const SC_PAGESIZE = 30;
 /** sysconf(3): physical pages. */
 export const SC_PHYS_PAGES = 85;
+/** lseek(2): from the end. */
+export const SEEK_END = 2;
 /** The signal used to kick a vCPU thread out of KVM_RUN. */
 export const SIGUSR1 = 10;

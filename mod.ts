@@ -36,7 +36,12 @@ export {
 export { defaultGuest } from "./guest/paths.ts";
 export { GuestMemory, GuestMemoryError, type MemoryRegion } from "./src/memory/guest_memory.ts";
 export * as layout from "./src/memory/layout.ts";
-export { CPU_TEMPLATES, type CpuTemplate, HOST_TEMPLATE, MINIMAL_TEMPLATE } from "./src/cpu/cpuid.ts";
+export {
+  CPU_TEMPLATES,
+  type CpuTemplate,
+  HOST_TEMPLATE,
+  MINIMAL_TEMPLATE,
+} from "./src/cpu/cpuid.ts";
 export { isPvmHost, type PvmQuirksMode } from "./src/cpu/pvm.ts";
 export { Kvm, Vcpu, Vm } from "./ffi/kvm.ts";
 export { ErrnoError } from "./ffi/errno.ts";

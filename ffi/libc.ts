@@ -269,5 +269,5 @@ export const SC_PAGESIZE = 30;
 export const SC_PHYS_PAGES = 85;
 /** lseek(2): from the end. */
 export const SEEK_END = 2;
-/** The signal used to kick a vCPU thread out of KVM_RUN. */
-export const SIGUSR1 = 10;
+/** The signal used to kick a vCPU thread out of KVM_RUN (SIGUSR1 would start the V8 inspector). */
+export const SIGUSR2 = 12;

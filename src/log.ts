@@ -53,7 +53,7 @@ export function setupLogging(level: LogLevel): void {
  * @example
  * ```ts
  * const log = logger("vm");
- * log.info`Booting ${kernel}`;
+ * log.info(`Booting ${kernel}`);
  * ```
  */
 export function logger(...name: string[]): Logger {

@@ -46,7 +46,7 @@ export async function runVm(o: RunOptions): Promise<number> {
   let kernelPath = o.kernel;
   let initrdPath = o.initrd;
   if (kernelPath === undefined) {
-    const g = await defaultGuest({ build: o.buildGuest, onProgress: (l) => log.info`${l}` });
+    const g = await defaultGuest({ build: o.buildGuest, onProgress: (l) => log.info(`${l}`) });
     kernelPath = g.kernel;
     initrdPath ??= g.initrd;
   }
@@ -81,13 +81,13 @@ export async function runVm(o: RunOptions): Promise<number> {
     term[Symbol.dispose]();
     switch (exit.kind) {
       case "panic":
-        log.error`Guest kernel panicked: ${exit.message}`;
+        log.error(`Guest kernel panicked: ${exit.message}`);
         break;
       case "crashed":
-        log.error`${exit.message}${exit.report ? "\n" + exit.report : ""}`;
+        log.error(`${exit.message}${exit.report ? "\n" + exit.report : ""}`);
         break;
       default:
-        log.info`Guest ended (${exit.kind})`;
+        log.info(`Guest ended (${exit.kind})`);
     }
     return signalCode ?? exitCodeOf(exit);
   } finally {

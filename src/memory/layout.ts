@@ -36,6 +36,8 @@ export const CMDLINE_ADDR = 0x20000;
 export const CMDLINE_MAX = 4096;
 /** Start of the Extended BIOS Data Area; the MP floating pointer and table live here. */
 export const EBDA_ADDR = 0x9fc00;
+/** Intel MP floating pointer and configuration table, in the BIOS area (room for many CPUs). */
+export const MPTABLE_ADDR = 0xf0000;
 /** End of conventional low memory (the VGA/BIOS hole begins here). */
 export const LOW_MEM_END = 0xa0000;
 /** Where the protected-mode part of a bzImage is loaded (1 MiB). */

@@ -301,9 +301,11 @@ export class MmioTransport implements BusDevice {
     }
     const old = this.#status;
     if ((v & old) !== old) {
-      log.debug`${this.#dev.name}: driver tried to clear status bits (0x${old.toString(16)} -> 0x${
-        v.toString(16)
-      }); ignored`;
+      log.debug(
+        `${this.#dev.name}: driver tried to clear status bits (0x${old.toString(16)} -> 0x${
+          v.toString(16)
+        }); ignored`,
+      );
       return;
     }
     const added = v & ~old;
@@ -316,7 +318,7 @@ export class MmioTransport implements BusDevice {
       if ((added & b) === 0) continue;
       const needed = order.slice(0, order.indexOf(b));
       if (needed.some((n) => (v & n) === 0)) {
-        log.debug`${this.#dev.name}: status 0x${v.toString(16)} skips a step; ignored`;
+        log.debug(`${this.#dev.name}: status 0x${v.toString(16)} skips a step; ignored`);
         return;
       }
     }
@@ -325,7 +327,7 @@ export class MmioTransport implements BusDevice {
       const f = this.#driverFeatures;
       if ((f & ~offered) !== 0n || (f & bit(VIRTIO_F.VERSION_1)) === 0n) {
         // Leave FEATURES_OK clear: the driver reads it back and gives up (§3.1.1 step 6).
-        log.debug`${this.#dev.name}: driver features 0x${f.toString(16)} not acceptable`;
+        log.debug(`${this.#dev.name}: driver features 0x${f.toString(16)} not acceptable`);
         this.#status = v & ~STATUS.FEATURES_OK & ~STATUS.DRIVER_OK;
         return;
       }
@@ -362,7 +364,7 @@ export class MmioTransport implements BusDevice {
 
   // §2.1.2: set DEVICE_NEEDS_RESET and tell the driver with a configuration-change interrupt.
   #needsReset(reason: string): void {
-    log.warn`${this.#dev.name}: ${reason}; the device needs a reset`;
+    log.warn(`${this.#dev.name}: ${reason}; the device needs a reset`);
     if (this.#status & STATUS.DEVICE_NEEDS_RESET) return;
     this.#status |= STATUS.DEVICE_NEEDS_RESET;
     if (this.#active) {

@@ -121,9 +121,11 @@ export class Machine {
         pio: parts.pio,
         mmio: parts.mmio,
         onUnhandled: (kind, addr, size, write) =>
-          log.debug`unhandled ${kind} ${write ? "write" : "read"} at 0x${
-            addr.toString(16)
-          } (${size} bytes)`,
+          log.debug(
+            `unhandled ${kind} ${write ? "write" : "read"} at 0x${
+              addr.toString(16)
+            } (${size} bytes)`,
+          ),
       })
     );
   }
@@ -193,9 +195,11 @@ export class Machine {
         cmdline,
         cpus: config.cpus,
       });
-      log.info`Loaded ${boot.kernel.kind} kernel, entry 0x${
-        boot.kernel.entry.toString(16)
-      }; command line: ${cmdline.toString()}`;
+      log.info(
+        `Loaded ${boot.kernel.kind} kernel, entry 0x${
+          boot.kernel.entry.toString(16)
+        }; command line: ${cmdline.toString()}`,
+      );
 
       const supported = kvm.supportedCpuid();
       const mmapSize = kvm.vcpuMmapSize();
@@ -215,9 +219,11 @@ export class Machine {
           boot: id === 0 ? { regs: boot.regs, sregs: boot.sregs } : undefined,
         });
         if (refused.length > 0) {
-          log.debug`vCPU ${id}: KVM refused boot MSRs ${
-            refused.map((m) => "0x" + m.toString(16)).join(", ")
-          }`;
+          log.debug(
+            `vCPU ${id}: KVM refused boot MSRs ${
+              refused.map((m) => "0x" + m.toString(16)).join(", ")
+            }`,
+          );
         }
       }
 

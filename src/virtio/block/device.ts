@@ -165,7 +165,7 @@ export class BlockDevice implements VirtioDevice {
   #start(mem: GuestMemory, chain: DescriptorChain): void {
     const req = parseBlkRequest(mem, chain, BLK_MAX_DISCARD_SEG);
     if (req.kind === "bad") {
-      log.debug`${this.name}: ${req.reason}`;
+      log.debug(`${this.name}: ${req.reason}`);
       this.counters.errors++;
       if (req.status !== undefined) mem.writeU8(req.status, VIRTIO_BLK_S.IOERR);
       this.#complete(chain.head, req.status !== undefined ? 1 : 0, this.#generation);
@@ -180,7 +180,7 @@ export class BlockDevice implements VirtioDevice {
       (e: unknown) => {
         this.counters.errors++;
         const code = e instanceof Unsupported ? VIRTIO_BLK_S.UNSUPP : VIRTIO_BLK_S.IOERR;
-        if (code === VIRTIO_BLK_S.IOERR) log.debug`${this.name}: ${(e as Error).message}`;
+        if (code === VIRTIO_BLK_S.IOERR) log.debug(`${this.name}: ${(e as Error).message}`);
         mem.writeU8(req.status, code);
         return 1;
       },

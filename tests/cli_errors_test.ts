@@ -1,0 +1,67 @@
+import assert from "node:assert/strict";
+
+const main = new URL("../src/cli/main.ts", import.meta.url).pathname;
+
+async function cli(...args: string[]) {
+  const out = await new Deno.Command(Deno.execPath(), {
+    args: ["run", "-A", "--unstable-ffi", main, ...args],
+    stdin: "null",
+    stdout: "piped",
+    stderr: "piped",
+  }).output();
+  return {
+    code: out.code,
+    stdout: new TextDecoder().decode(out.stdout),
+    stderr: new TextDecoder().decode(out.stderr),
+  };
+}
+
+function oneLine(stderr: string, re: RegExp) {
+  const lines = stderr.trim().split("\n");
+  assert.equal(lines.length, 1, `expected one line, got:\n${stderr}`);
+  assert.match(lines[0], re);
+  assert.doesNotMatch(stderr, /\bat .*\.ts:\d+/); // no stack trace
+}
+
+Deno.test("bad input exits 2 with one plain line", async (t) => {
+  await t.step("missing kernel file", async () => {
+    const r = await cli("run", "--kernel", "/nonexistent/vmlinux");
+    assert.equal(r.code, 2);
+    oneLine(r.stderr, /^denovmm: Cannot open kernel \/nonexistent\/vmlinux: no such file$/);
+  });
+  await t.step("memory too small", async () => {
+    const r = await cli("run", "--mem", "4", "--kernel", "/nonexistent/vmlinux");
+    assert.equal(r.code, 2);
+    oneLine(r.stderr, /--mem 4 is too small/);
+  });
+  await t.step("more memory than the host has", async () => {
+    const r = await cli(
+      "run",
+      "--mem",
+      String(16 * 1024 * 1024),
+      "--kernel",
+      "/nonexistent/vmlinux",
+    );
+    assert.equal(r.code, 2);
+    oneLine(r.stderr, /more than this host has/);
+  });
+  await t.step("cpus below 1", async () => {
+    const r = await cli("run", "--cpus", "0");
+    assert.equal(r.code, 2);
+    oneLine(r.stderr, /--cpus <n>.*at least 1/);
+  });
+  await t.step("unknown option and unknown template", async () => {
+    assert.equal((await cli("run", "--bogus")).code, 2);
+    const r = await cli("run", "--cpu-template", "fancy");
+    assert.equal(r.code, 2);
+    assert.match(r.stderr, /Allowed choices are host, minimal/);
+  });
+  await t.step("--help works everywhere and exits 0", async () => {
+    const top = await cli("--help");
+    assert.equal(top.code, 0);
+    assert.match(top.stdout, /run \[options\]/);
+    const run = await cli("run", "--help");
+    assert.equal(run.code, 0);
+    assert.match(run.stdout, /--cpu-template <name>/);
+  });
+});

@@ -18,37 +18,22 @@ import { appendFileSync, readFileSync } from "node:fs";
 export async function runLogged(
   cmd: string,
   args: string[],
-  o: { cwd?: string; log: string; env?: Record<string, string> },
+  o: { cwd?: string; log: string },
 ): Promise<void> {
   appendFileSync(o.log, `\n$ ${cmd} ${args.join(" ")}\n`);
-  // One handle per stream: a WritableStream takes a single writer.
-  const out = await Deno.open(o.log, { append: true, write: true });
-  const err = await Deno.open(o.log, { append: true, write: true });
-  try {
-    const child = new Deno.Command(cmd, {
-      args,
-      cwd: o.cwd,
-      env: o.env,
-      stdin: "null",
-      stdout: "piped",
-      stderr: "piped",
-    }).spawn();
-    await Promise.all([
-      child.stdout.pipeTo(out.writable),
-      child.stderr.pipeTo(err.writable),
-    ]);
-    const status = await child.status;
-    if (!status.success) {
-      const tail = readFileSync(o.log, "utf8").split("\n").slice(-25).join("\n");
-      throw new Error(
-        `${cmd} ${args.join(" ")} failed (exit ${status.code}); end of ${o.log}:\n${tail}`,
-      );
-    }
-  } finally {
-    for (const f of [out, err]) {
-      try {
-        f.close();
-      } catch { /* already closed by pipeTo */ }
-    }
+  // The shell does the redirection: the log is written as the command runs, with no pipe for
+  // this process to drain.
+  const status = await new Deno.Command("sh", {
+    args: ["-c", 'log="$1"; shift; exec "$@" >>"$log" 2>&1', "sh", o.log, cmd, ...args],
+    cwd: o.cwd,
+    stdin: "null",
+    stdout: "null",
+    stderr: "null",
+  }).spawn().status;
+  if (!status.success) {
+    const tail = readFileSync(o.log, "utf8").split("\n").slice(-25).join("\n");
+    throw new Error(
+      `${cmd} ${args.join(" ")} failed (exit ${status.code}); end of ${o.log}:\n${tail}`,
+    );
   }
 }

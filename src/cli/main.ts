@@ -31,7 +31,10 @@ function vmCommand(name: string, description: string, buildGuest: boolean) {
       "--initrd <path>",
       "initramfs image (default: the default guest's, with --kernel unset)",
     )
-    .option("--cmdline <string>", "kernel command line", DEFAULT_CMDLINE)
+    .option(
+      "--cmdline <string>",
+      `kernel command line (default: "${DEFAULT_CMDLINE}", or hvc0 with --console virtio)`,
+    )
     .option("--mem <MiB>", "guest RAM in MiB", intIn(1, 2 ** 24), 256)
     .option("--cpus <n>", "number of vCPUs", intIn(1, 64), 1)
     .addOption(
@@ -49,6 +52,17 @@ function vmCommand(name: string, description: string, buildGuest: boolean) {
         .choices(LOG_LEVELS)
         .default("info" as const),
     )
+    .option(
+      "--disk <path[,ro]>",
+      "raw disk image as a virtio-blk device (repeatable: /dev/vda, /dev/vdb, ...)",
+      (v: string, prev: string[]) => [...prev, v],
+      [] as string[],
+    )
+    .addOption(
+      new Option("--console <device>", "guest console: serial (ttyS0) or virtio (hvc0)")
+        .choices(["serial", "virtio"] as const)
+        .default("serial" as const),
+    )
     .argument("[init-args...]", "arguments for the guest's init, after --")
     .action(async (initArgs, o) => {
       setupLogging(o.logLevel);
@@ -62,6 +76,8 @@ function vmCommand(name: string, description: string, buildGuest: boolean) {
         pvmQuirks: o.pvmQuirks,
         initArgs,
         buildGuest,
+        disks: o.disk,
+        console: o.console,
       });
     });
 }

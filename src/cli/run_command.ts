@@ -6,10 +6,13 @@
  */
 
 import { defaultGuest } from "../../guest/paths.ts";
-import { DEFAULT_CMDLINE, exitCodeOf, Machine } from "../vmm/machine.ts";
+import { DEFAULT_CMDLINE, exitCodeOf, Machine, VIRTIO_CONSOLE_CMDLINE } from "../vmm/machine.ts";
 import type { PvmQuirksMode } from "../cpu/pvm.ts";
 import { logger } from "../log.ts";
 import { checkKvmAccess, checkMemory, readUserFile } from "./host_checks.ts";
+import type { DiskConfig } from "../vmm/machine_devices.ts";
+import { DiskImageError } from "../virtio/block/file_backend.ts";
+import { UsageError } from "./usage_error.ts";
 import { attachTerminal } from "./terminal.ts";
 
 const log = logger("cli");
@@ -27,6 +30,32 @@ export interface RunOptions {
   initArgs: string[];
   /** Build the default guest when it is not cached (`demo`). */
   buildGuest: boolean;
+  /** `--disk PATH[,ro]` values. */
+  disks?: string[];
+  /** Guest console device. */
+  console?: "serial" | "virtio";
+}
+
+/**
+ * Parses `--disk PATH[,ro]`.
+ *
+ * @example
+ * ```ts
+ * parseDisk("rootfs.ext4,ro"); // { path: "rootfs.ext4", readOnly: true }
+ * ```
+ */
+export function parseDisk(spec: string): DiskConfig {
+  const parts = spec.split(",");
+  const path = parts[0];
+  if (path.length === 0) throw new UsageError(`--disk ${spec}: the image path is empty`);
+  let readOnly = false;
+  for (const opt of parts.slice(1)) {
+    if (opt === "ro") readOnly = true;
+    else if (opt !== "rw") {
+      throw new UsageError(`--disk ${spec}: unknown option "${opt}" (use ro or rw)`);
+    }
+  }
+  return { path, readOnly };
 }
 
 /** Exit codes for host-side stops: 128 + the signal number, as shells report them. */
@@ -52,21 +81,31 @@ export async function runVm(o: RunOptions): Promise<number> {
   }
   const kernel = await readUserFile("kernel", kernelPath);
   const initrd = initrdPath ? await readUserFile("initrd", initrdPath) : undefined;
-  let cmdline = o.cmdline ?? DEFAULT_CMDLINE;
+  const disks = (o.disks ?? []).map(parseDisk);
+  let cmdline = o.cmdline ?? (o.console === "virtio" ? VIRTIO_CONSOLE_CMDLINE : DEFAULT_CMDLINE);
   if (o.initArgs.length > 0) cmdline += ` -- ${o.initArgs.join(" ")}`;
 
-  const machine = Machine.create({
-    kernel,
-    initrd,
-    cmdline,
-    memMiB: o.mem,
-    cpus: o.cpus,
-    cpuTemplate: o.cpuTemplate,
-    pvmQuirks: o.pvmQuirks,
-    consoleOutput: (b) => {
-      Deno.stdout.writeSync(b);
-    },
-  });
+  let machine: Machine;
+  try {
+    machine = Machine.create({
+      kernel,
+      initrd,
+      cmdline,
+      memMiB: o.mem,
+      cpus: o.cpus,
+      cpuTemplate: o.cpuTemplate,
+      pvmQuirks: o.pvmQuirks,
+      consoleOutput: (b) => {
+        Deno.stdout.writeSync(b);
+      },
+      disks,
+      console: o.console ?? "serial",
+    });
+  } catch (e) {
+    // A disk the user named that cannot be used is a usage error, like a missing kernel.
+    if (e instanceof DiskImageError) throw new UsageError(e.message);
+    throw e;
+  }
   let signalCode: number | undefined;
   const onSignal = (name: keyof typeof SIGNAL_EXIT) => () => {
     signalCode ??= SIGNAL_EXIT[name];
@@ -74,7 +113,7 @@ export async function runVm(o: RunOptions): Promise<number> {
   };
   const handlers = { SIGINT: onSignal("SIGINT"), SIGTERM: onSignal("SIGTERM") };
   for (const [sig, h] of Object.entries(handlers)) Deno.addSignalListener(sig as Deno.Signal, h);
-  const term = attachTerminal(machine.serial, () => machine.stop());
+  const term = attachTerminal((b) => machine.consoleWrite(b), () => machine.stop());
   try {
     machine.start();
     const exit = await machine.exited;

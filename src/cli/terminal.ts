@@ -6,13 +6,10 @@
  * @module
  */
 
-/** Where console input goes: returns how many bytes it took (the rest is offered again later). */
-export interface ConsoleInputSink {
-  enqueueInput(bytes: Uint8Array): number;
-}
+/** Where console input goes: resolves once the guest has taken the bytes. */
+export type ConsoleInputSink = (bytes: Uint8Array) => Promise<void>;
 
 const CTRL_A = 0x01;
-const RETRY_MS = 5;
 
 /**
  * Splits host keystrokes into guest input and escape commands (`Ctrl-A x` quit, `Ctrl-A Ctrl-A`
@@ -52,7 +49,7 @@ export class EscapeFilter {
  *
  * @example
  * ```ts
- * using _term = attachTerminal(machine.serial, () => machine.stop());
+ * using _term = attachTerminal((b) => machine.consoleWrite(b), () => machine.stop());
  * ```
  */
 export function attachTerminal(sink: ConsoleInputSink, onQuit: () => void): Disposable {
@@ -84,14 +81,10 @@ export function attachTerminal(sink: ConsoleInputSink, onQuit: () => void): Disp
         return;
       }
       if (n === null || stopped) return;
-      let { data, quit } = tty
+      const { data, quit } = tty
         ? escape.filter(buf.subarray(0, n))
         : { data: buf.slice(0, n), quit: false };
-      while (data.length > 0 && !stopped) {
-        const took = sink.enqueueInput(data);
-        data = data.subarray(took);
-        if (data.length > 0) await new Promise((r) => setTimeout(r, RETRY_MS));
-      }
+      if (data.length > 0) await sink(data);
       if (quit) {
         onQuit();
         return;

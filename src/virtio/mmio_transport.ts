@@ -134,6 +134,18 @@ export class MmioTransport implements BusDevice {
     return this.#active;
   }
 
+  /**
+   * The driver notified queue `index` (a QueueNotify write, or its ioeventfd fired).
+   *
+   * @example
+   * ```ts
+   * loop.add(efd.fd, () => { efd.drain(); transport.notifyQueue(0); });
+   * ```
+   */
+  notifyQueue(index: number): void {
+    if (this.#active && index < this.#queues.length) this.#dev.queueNotify(index);
+  }
+
   /** Bus read (offset within the 4 KiB window). */
   read(offset: number, data: Uint8Array): void {
     if (offset >= REG.CONFIG) {
@@ -231,7 +243,7 @@ export class MmioTransport implements BusDevice {
         else if (!this.#active) q.ready = this.#checkQueue(this.#queueSel, q);
         return;
       case REG.QUEUE_NOTIFY:
-        if (this.#active && v < this.#queues.length) this.#dev.queueNotify(v);
+        this.notifyQueue(v);
         return;
       case REG.INTERRUPT_ACK:
         this.#interruptStatus &= ~v;

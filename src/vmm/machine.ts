@@ -21,7 +21,11 @@ import { COM1_IRQ, KVM_IDENTITY_MAP_ADDR, KVM_TSS_ADDR } from "../memory/layout.
 import { formatCrashReport } from "./crash_report.ts";
 import type { VcpuStopReason } from "./exit_mailbox.ts";
 import { allocateGuestRam, type GuestRam } from "./guest_ram.ts";
+import { EventLoop } from "./event_loop.ts";
+import { buildDevices, type DiskConfig, type MachineDevices } from "./machine_devices.ts";
 import { PanicDetector } from "./panic_detector.ts";
+import type { PortStream } from "./port_stream.ts";
+import { placeVirtioDevices } from "./virtio_slots.ts";
 import { setupVcpu } from "./vcpu_setup.ts";
 import { VcpuThread } from "./vcpu_thread.ts";
 
@@ -29,6 +33,8 @@ const log = logger("vm");
 
 /** The default kernel command line (the VMM appends its own device and quirk arguments). */
 export const DEFAULT_CMDLINE = "console=ttyS0 reboot=k panic=-1";
+/** The default command line with the console on virtio-console (hvc0). */
+export const VIRTIO_CONSOLE_CMDLINE = "console=hvc0 reboot=k panic=-1";
 
 /** Everything needed to build a {@link Machine}. */
 export interface MachineConfig {
@@ -50,6 +56,12 @@ export interface MachineConfig {
   consoleOutput: (bytes: Uint8Array) => void;
   /** `/dev/kvm` path. */
   kvmPath?: string;
+  /** Disks, in guest order (/dev/vda first). */
+  disks?: DiskConfig[];
+  /** Where the guest console is: the 16550A (`ttyS0`, default) or virtio-console (`hvc0`). */
+  console?: "serial" | "virtio";
+  /** Named virtio-console ports to expose as streams (see {@link Machine.port}). */
+  ports?: string[];
 }
 
 /** How a guest ended. */
@@ -98,6 +110,9 @@ export class Machine {
   readonly #vcpus: Vcpu[];
   readonly #threads: VcpuThread[];
   readonly #serial: Serial;
+  readonly #devices: MachineDevices;
+  readonly #loop: EventLoop;
+  readonly #closeSlots: () => void;
   readonly #panic = new PanicDetector();
   readonly #exited: Promise<MachineExit>;
   #resolveExit!: (e: MachineExit) => void;
@@ -106,13 +121,26 @@ export class Machine {
   #released = false;
 
   private constructor(
-    parts: { kvm: Kvm; vm: Vm; ram: GuestRam; vcpus: Vcpu[]; pio: IoBus; mmio: IoBus },
+    parts: {
+      kvm: Kvm;
+      vm: Vm;
+      ram: GuestRam;
+      vcpus: Vcpu[];
+      pio: IoBus;
+      mmio: IoBus;
+      devices: MachineDevices;
+      loop: EventLoop;
+      closeSlots: () => void;
+    },
     serialOf: (m: Machine) => Serial,
   ) {
     this.#kvm = parts.kvm;
     this.#vm = parts.vm;
     this.#ram = parts.ram;
     this.#vcpus = parts.vcpus;
+    this.#devices = parts.devices;
+    this.#loop = parts.loop;
+    this.#closeSlots = parts.closeSlots;
     this.#serial = serialOf(this);
     this.#exited = new Promise((r) => (this.#resolveExit = r));
     this.#threads = parts.vcpus.map((vcpu) =>
@@ -189,6 +217,26 @@ export class Machine {
 
       const ram = allocateGuestRam(vm, config.memMiB * 2 ** 20);
       cleanup.push(() => ram[Symbol.dispose]());
+
+      const virtioConsole = config.console === "virtio";
+      let machine: Machine | undefined;
+      const consoleOutput = (bytes: Uint8Array) => {
+        if (machine !== undefined) machine.#consoleOutput(bytes, config.consoleOutput);
+      };
+      const devices = buildDevices({
+        disks: config.disks ?? [],
+        virtioConsole,
+        ports: config.ports ?? [],
+        consoleOutput,
+      });
+      cleanup.push(() => devices.close());
+      const loop = new EventLoop((e) => log.error(`device event failed: ${(e as Error).message}`));
+      cleanup.push(() => void loop.close());
+      const mmio = new IoBus();
+      const placed = placeVirtioDevices(vm, ram.memory, mmio, loop, devices.devices);
+      cleanup.push(placed.close);
+      for (const slot of placed.slots) cmdline.push(slot.cmdlineArg);
+      if (virtioConsole && !cmdline.has("console")) cmdline.push("console=hvc0");
       const boot = setupBoot(ram.memory, {
         kernelImage: config.kernel,
         initrdImage: config.initrd,
@@ -228,8 +276,17 @@ export class Machine {
       }
 
       const pio = new IoBus();
-      const mmio = new IoBus();
-      return new Machine({ kvm, vm, ram, vcpus, pio, mmio }, (m) =>
+      machine = new Machine({
+        kvm,
+        vm,
+        ram,
+        vcpus,
+        pio,
+        mmio,
+        devices,
+        loop,
+        closeSlots: placed.close,
+      }, (m) =>
         registerLegacyDevices(pio, {
           serialOutput: (bytes: Uint8Array) => m.#consoleOutput(bytes, config.consoleOutput),
           serialInterrupt: () => {
@@ -238,6 +295,7 @@ export class Machine {
           },
           onReset: () => m.#end({ kind: "reset" }),
         }).serial);
+      return machine;
     } catch (e) {
       for (const f of cleanup.reverse()) f();
       throw e;
@@ -264,10 +322,48 @@ export class Machine {
     return this.#threads.map((t) => t.counters);
   }
 
+  /**
+   * Sends host input to the guest console (serial or virtio); resolves once the guest has it.
+   *
+   * @example
+   * ```ts
+   * await m.consoleWrite(new TextEncoder().encode("uname -a\n"));
+   * ```
+   */
+  async consoleWrite(bytes: Uint8Array): Promise<void> {
+    const con = this.#devices.console;
+    if (con !== undefined && this.#devices.virtioConsole) return await con.sendInput(0, bytes);
+    let rest = bytes;
+    while (rest.length > 0 && this.#exit === undefined) {
+      rest = rest.subarray(this.#serial.enqueueInput(rest));
+      if (rest.length > 0) await new Promise((r) => setTimeout(r, 5));
+    }
+  }
+
+  /**
+   * The host end of a named virtio-console port (from `ports` in the config).
+   *
+   * @example
+   * ```ts
+   * const agent = m.port("denovmm.agent");
+   * ```
+   */
+  port(name: string): PortStream {
+    const p = this.#devices.ports.get(name);
+    if (p === undefined) throw new Error(`This VM has no console port named ${name}`);
+    return p;
+  }
+
+  /** The block devices, for their counters. */
+  get disks() {
+    return this.#devices.disks;
+  }
+
   /** Starts every vCPU. @example `m.start()` */
   start(): void {
     if (this.#started) throw new Error("The VM is already started");
     this.#started = true;
+    this.#loop.start();
     for (const t of this.#threads) {
       t.start();
       t.stopped.then((reason) => this.#onVcpuStopped(t.id, reason));
@@ -335,6 +431,12 @@ export class Machine {
     await Promise.all(this.#threads.map((t) => (this.#started ? t.stopped : undefined)));
     if (this.#released) return;
     this.#released = true;
+    await this.#loop.close();
+    // No backend may still be writing into guest RAM when it is unmapped.
+    await Promise.all(this.#devices.devices.map((d) => d.quiesce()));
+    this.#closeSlots();
+    this.#devices.close();
+    for (const p of this.#devices.ports.values()) p.close();
     for (const v of this.#vcpus) v.close();
     this.#vm.close();
     this.#ram[Symbol.dispose]();

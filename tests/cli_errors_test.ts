@@ -56,6 +56,17 @@ Deno.test("bad input exits 2 with one plain line", async (t) => {
     assert.equal(r.code, 2);
     assert.match(r.stderr, /Allowed choices are host, minimal/);
   });
+  await t.step("a guest command longer than Linux's 32 init arguments", async () => {
+    const r = await cli(
+      "run",
+      "--kernel",
+      "/nonexistent/vmlinux",
+      "--",
+      ..."echo x ".repeat(20).split(" "),
+    );
+    assert.equal(r.code, 2);
+    oneLine(r.stderr, /has 40 words; Linux passes at most 32 arguments to init/);
+  });
   await t.step("--help works everywhere and exits 0", async () => {
     const top = await cli("--help");
     assert.equal(top.code, 0);

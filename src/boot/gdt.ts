@@ -1,128 +1,151 @@
 /**
- * The boot GDT and the long-mode register state of the boot vCPU. The 64-bit boot protocol asks
- * for flat 4 GiB segments and paging on; the kernel loads its own GDT right away, so these
- * selectors only need to be valid.
+ * The boot GDT and the long-mode register state of the boot vCPU, per the 64-bit boot protocol
+ * (Documentation/arch/x86/boot.rst): 64-bit mode with paging on, a GDT with flat 4 GiB
+ * descriptors for __BOOT_CS (0x10, execute/read) and __BOOT_DS (0x18, read/write), CS = 0x10,
+ * DS = ES = SS = 0x18, interrupts off, RSI = boot_params. The kernel loads its own GDT and IDT
+ * right away; these only have to be valid until then.
  *
  * @module
  */
 
-import type { KvmSegment } from "../../ffi/kvm_structs.ts";
 import type { GuestMemory } from "../memory/guest_memory.ts";
-import { BOOT_STACK_ADDR, GDT_ADDR, IDT_ADDR, ZERO_PAGE_ADDR } from "../memory/layout.ts";
-import type { BootRegs, BootSregs } from "../vmm/vcpu_setup.ts";
+import { BOOT_STACK_ADDR, GDT_ADDR, IDT_ADDR } from "../memory/layout.ts";
+import { encodeDescriptor, type Segment } from "./segment_descriptor.ts";
 
-/** Selectors of the boot GDT. */
-export const SELECTOR = { CODE: 0x08, DATA: 0x10, TSS: 0x18 } as const;
+export type { Segment } from "./segment_descriptor.ts";
 
-/** Control-register bits used at boot. */
+/** Selectors of the boot GDT (0x08 stays null, as in the kernel's own boot GDT). */
+export const BOOT_SELECTOR = { CODE: 0x10, DATA: 0x18, TSS: 0x20 } as const;
+/** Bytes of the boot GDT: null, unused, code, data, and a 16-byte TSS descriptor. */
+export const GDT_SIZE = 0x30;
+/** Bytes of the boot IDT: one not-present 16-byte gate. */
+export const IDT_SIZE = 16;
+/** Smallest 64-bit TSS (104 bytes), as the TR limit. */
+const TSS_LIMIT = 0x67;
+
+/** CR0 bits set at boot. */
 export const CR0 = { PE: 1n, ET: 0x10n, NE: 0x20n, PG: 0x8000_0000n } as const;
-/** CR4.PAE. */
-export const CR4_PAE = 0x20n;
-/** EFER bits. */
+/** CR4 bits set at boot. */
+export const CR4 = { PAE: 0x20n } as const;
+/** EFER bits set at boot. */
 export const EFER = { LME: 0x100n, LMA: 0x400n } as const;
+/** RFLAGS bit 1 is reserved and always reads 1; IF stays clear (interrupts off). */
+export const RFLAGS_RESERVED = 2n;
+
+/** A descriptor-table register (GDTR/IDTR). */
+export interface DescriptorTable {
+  base: bigint;
+  limit: number;
+}
+
+/** Segment and control registers for the boot vCPU (the fields of `kvm_sregs` denovmm sets). */
+export interface BootSregs {
+  cs: Segment;
+  ds: Segment;
+  es: Segment;
+  fs: Segment;
+  gs: Segment;
+  ss: Segment;
+  tr: Segment;
+  ldt: Segment;
+  gdt: DescriptorTable;
+  idt: DescriptorTable;
+  cr0: bigint;
+  cr3: bigint;
+  cr4: bigint;
+  efer: bigint;
+}
+
+/** General registers for the boot vCPU (the fields of `kvm_regs` denovmm sets). */
+export interface BootRegs {
+  rip: bigint;
+  rsi: bigint;
+  rsp: bigint;
+  rbp: bigint;
+  rflags: bigint;
+}
+
+const flat = (selector: number, type: number, l: number, db: number): Segment => ({
+  base: 0n,
+  limit: 0xffff_ffff,
+  selector,
+  type,
+  present: 1,
+  dpl: 0,
+  db,
+  s: 1,
+  l,
+  g: 1,
+  avl: 0,
+  unusable: 0,
+});
 
 /**
- * A segment in KVM's form; `gdtEntry` encodes the same thing as a descriptor, so the table the
- * guest sees and the hidden state KVM loads always agree.
+ * The boot segments. Code and data have their accessed bit set so the CPU never needs to write
+ * it back into the GDT; the TSS is marked busy, as long mode requires of a loaded TR. The TSS
+ * itself is never consulted: nothing changes privilege level before the kernel loads its own TR.
+ *
+ * @example
+ * ```ts
+ * bootSegments().code.selector; // 0x10
+ * ```
  */
-function segment(selector: number, type: number, s: number, l: number, db: number): KvmSegment {
+export function bootSegments(): { code: Segment; data: Segment; tss: Segment; ldt: Segment } {
   return {
-    base: 0n,
-    limit: 0xffff_ffff,
-    selector,
-    type,
-    present: 1,
-    dpl: 0,
-    db,
-    s,
-    l,
-    g: 1,
-    avl: 0,
-    unusable: 0,
+    code: flat(BOOT_SELECTOR.CODE, 0xb, 1, 0), // execute/read, accessed; L=1 requires D=0
+    data: flat(BOOT_SELECTOR.DATA, 0x3, 0, 1), // read/write, accessed
+    tss: {
+      base: 0n,
+      limit: TSS_LIMIT,
+      selector: BOOT_SELECTOR.TSS,
+      type: 0xb, // busy 64-bit TSS
+      present: 1,
+      dpl: 0,
+      db: 0,
+      s: 0,
+      l: 0,
+      g: 0,
+      avl: 0,
+      unusable: 0,
+    },
+    ldt: { ...flat(0, 0x2, 0, 0), s: 0, g: 0, limit: 0xffff, present: 0, unusable: 1 },
   };
 }
 
 /**
- * Encodes a segment as an 8-byte GDT descriptor (base 0, 4 GiB limit with 4 KiB granularity).
+ * Writes the boot GDT at {@link GDT_ADDR} and an IDT with no usable gate at {@link IDT_ADDR} (an
+ * exception before the kernel has its own IDT escalates to a triple fault, i.e. a shutdown exit).
  *
  * @example
  * ```ts
- * gdtEntry(bootSegments().code); // 0x00af9b000000ffffn
+ * const { gdt, idt } = writeGdt(mem); // gdt.limit === 47
  * ```
  */
-export function gdtEntry(seg: KvmSegment): bigint {
-  const limit = BigInt(seg.g ? seg.limit >>> 12 : seg.limit) & 0xfffffn;
-  const base = seg.base & 0xffff_ffffn;
-  const access = BigInt(
-    (seg.present << 7) | (seg.dpl << 5) | (seg.s << 4) | (seg.type & 0xf),
-  );
-  const flags = BigInt((seg.g << 3) | (seg.db << 2) | (seg.l << 1) | seg.avl);
-  return (limit & 0xffffn) |
-    ((base & 0xff_ffffn) << 16n) |
-    (access << 40n) |
-    ((limit >> 16n) << 48n) |
-    (flags << 52n) |
-    ((base >> 24n) << 56n);
-}
-
-/**
- * Decodes an 8-byte descriptor back into KVM's segment form (for tests and diagnostics).
- *
- * @example
- * ```ts
- * decodeGdtEntry(0x00af9b000000ffffn, 0x08).l; // 1
- * ```
- */
-export function decodeGdtEntry(d: bigint, selector: number): KvmSegment {
-  const limitRaw = Number((d & 0xffffn) | (((d >> 48n) & 0xfn) << 16n));
-  const g = Number((d >> 55n) & 1n);
-  return {
-    base: ((d >> 16n) & 0xff_ffffn) | (((d >> 56n) & 0xffn) << 24n),
-    limit: g ? ((limitRaw << 12) | 0xfff) >>> 0 : limitRaw,
-    selector,
-    type: Number((d >> 40n) & 0xfn),
-    present: Number((d >> 47n) & 1n),
-    dpl: Number((d >> 45n) & 3n),
-    db: Number((d >> 54n) & 1n),
-    s: Number((d >> 44n) & 1n),
-    l: Number((d >> 53n) & 1n),
-    g,
-    avl: Number((d >> 52n) & 1n),
-    unusable: 0,
-  };
-}
-
-/**
- * The boot segments: 64-bit code, flat data, and a busy 64-bit TSS (long mode requires a TR).
- *
- * @example
- * ```ts
- * bootSegments().code.selector; // 8
- * ```
- */
-export function bootSegments(): { code: KvmSegment; data: KvmSegment; tss: KvmSegment } {
-  return {
-    code: segment(SELECTOR.CODE, 0xb, 1, 1, 0), // execute/read, accessed; L=1 (D must be 0)
-    data: segment(SELECTOR.DATA, 0x3, 1, 0, 1), // read/write, accessed
-    tss: segment(SELECTOR.TSS, 0xb, 0, 0, 0), // busy 64-bit TSS
-  };
-}
-
-/**
- * Writes the GDT (null, code, data, TSS) and an empty IDT; returns the segment and control
- * registers for the boot vCPU.
- *
- * @example
- * ```ts
- * const sregs = writeGdtAndSregs(mem, cr3);
- * ```
- */
-export function writeGdtAndSregs(mem: GuestMemory, cr3: bigint): BootSregs {
+export function writeGdt(mem: GuestMemory): { gdt: DescriptorTable; idt: DescriptorTable } {
   const { code, data, tss } = bootSegments();
-  const entries = [0n, gdtEntry(code), gdtEntry(data), gdtEntry(tss)];
-  entries.forEach((e, i) => mem.writeU64(GDT_ADDR + 8 * i, e));
-  mem.writeU64(IDT_ADDR, 0n);
-  const ldt: KvmSegment = { ...segment(0, 0x2, 0, 0, 0), unusable: 1, present: 0 };
+  mem.slice(GDT_ADDR, GDT_SIZE).fill(0);
+  for (const seg of [code, data, tss]) {
+    encodeDescriptor(seg).forEach((q, i) => mem.writeU64(GDT_ADDR + seg.selector + 8 * i, q));
+  }
+  mem.slice(IDT_ADDR, IDT_SIZE).fill(0);
+  return {
+    gdt: { base: BigInt(GDT_ADDR), limit: GDT_SIZE - 1 },
+    idt: { base: BigInt(IDT_ADDR), limit: IDT_SIZE - 1 },
+  };
+}
+
+/**
+ * Segment and control registers for long mode with the identity map at `cr3`: CR0 = PE | ET |
+ * NE | PG, CR4 = PAE, EFER = LME | LMA. SCE and NXE stay clear; the kernel sets them itself.
+ *
+ * @example
+ * ```ts
+ * const sregs = bootSregs(writeIdentityMap(mem));
+ * sregs.cr0; // 0x80000031n
+ * ```
+ */
+export function bootSregs(cr3: bigint): BootSregs {
+  const { code, data, tss, ldt } = bootSegments();
   return {
     cs: code,
     ds: data,
@@ -132,29 +155,30 @@ export function writeGdtAndSregs(mem: GuestMemory, cr3: bigint): BootSregs {
     ss: data,
     tr: tss,
     ldt,
-    gdt: { base: BigInt(GDT_ADDR), limit: entries.length * 8 - 1 },
-    idt: { base: BigInt(IDT_ADDR), limit: 7 },
+    gdt: { base: BigInt(GDT_ADDR), limit: GDT_SIZE - 1 },
+    idt: { base: BigInt(IDT_ADDR), limit: IDT_SIZE - 1 },
     cr0: CR0.PE | CR0.ET | CR0.NE | CR0.PG,
     cr3,
-    cr4: CR4_PAE,
+    cr4: CR4.PAE,
     efer: EFER.LME | EFER.LMA,
   };
 }
 
 /**
- * General registers for the 64-bit entry: RIP at the entry, RSI at the zero page, a small stack.
+ * General registers for the 64-bit entry: RIP at `entry`, RSI at the zero page, a small stack
+ * below the page tables, RBP 0 (no caller frame), RFLAGS with only the reserved bit.
  *
  * @example
  * ```ts
- * bootRegs(0x1000000).rsi; // 0x7000n
+ * bootRegs(0x1000000, ZERO_PAGE_ADDR).rsi; // 0x7000n
  * ```
  */
-export function bootRegs(entry: number): BootRegs {
+export function bootRegs(entry: number, zeroPage: number): BootRegs {
   return {
     rip: BigInt(entry),
-    rsi: BigInt(ZERO_PAGE_ADDR),
+    rsi: BigInt(zeroPage),
     rsp: BigInt(BOOT_STACK_ADDR),
-    rbp: BigInt(BOOT_STACK_ADDR),
-    rflags: 2n, // bit 1 is always set
+    rbp: 0n,
+    rflags: RFLAGS_RESERVED,
   };
 }

@@ -1,102 +1,113 @@
 /**
  * `struct boot_params`, the "zero page" of the Linux x86 boot protocol
- * (Documentation/arch/x86/zero-page.rst): setup header, initrd, command line and the e820 memory
- * map the kernel builds its view of RAM from.
+ * (Documentation/arch/x86/zero-page.rst): the setup header, where the command line and initrd
+ * are, and the e820 memory map the kernel builds its view of RAM from.
  *
  * @module
  */
 
 import type { GuestMemory } from "../memory/guest_memory.ts";
-import { EBDA_ADDR, HIGH_MEM_START, ZERO_PAGE_ADDR } from "../memory/layout.ts";
-import { HDRS_MAGIC, LOADED_HIGH, SETUP_HEADER } from "./bzimage.ts";
+import { type RamRange, ZERO_PAGE_ADDR } from "../memory/layout.ts";
+import { type E820Entry, e820Map } from "./e820.ts";
 import type { LoadedInitrd, LoadedKernel } from "./kernel_loader.ts";
+import {
+  BOOT_FLAG_MAGIC,
+  CAN_USE_HEAP,
+  HDRS_MAGIC,
+  LOADED_HIGH,
+  LOADER_TYPE_UNDEFINED,
+  MIN_BOOT_PROTOCOL,
+  SETUP_HEADER,
+} from "./setup_header.ts";
 
-/** Offsets in `boot_params` outside the setup header. */
+export { SETUP_HEADER } from "./setup_header.ts";
+
+/** Offsets in `boot_params` outside the setup header ({@link SETUP_HEADER} has those). */
 export const BOOT_PARAMS = {
   EXT_RAMDISK_IMAGE: 0x0c0,
   EXT_RAMDISK_SIZE: 0x0c4,
   EXT_CMD_LINE_PTR: 0x0c8,
   E820_ENTRIES: 0x1e8,
+  /** Non-zero tells the kernel a loader copied garbage into boot_params; must stay 0. */
+  SENTINEL: 0x1ef,
+  /** The setup header (`hdr`). */
+  HDR: 0x1f1,
   E820_TABLE: 0x2d0,
-  SIZE: 4096,
+  SIZE: 0x1000,
 } as const;
-/** Bytes of one e820 entry (u64 addr, u64 size, u32 type). */
+/** Bytes of one e820 table entry (u64 addr, u64 size, u32 type). */
 export const E820_ENTRY_SIZE = 20;
-/** Most e820 entries boot_params holds. */
-export const E820_MAX_ENTRIES = 128;
-/** e820 types. */
-export const E820 = { RAM: 1, RESERVED: 2 } as const;
-
-/** One e820 range. */
-export interface E820Entry {
-  addr: number;
-  size: number;
-  type: number;
-}
 
 /**
- * The e820 map of a denovmm guest: low RAM up to the EBDA, the EBDA/VGA/BIOS area (MP table
- * included) reserved, then RAM from 1 MiB to the end of each region.
- *
- * @example
- * ```ts
- * e820Map(mem); // [{ addr: 0, size: 0x9fc00, type: 1 }, ...]
- * ```
+ * Protocol version written into the header denovmm makes up for an ELF vmlinux (which has no
+ * header of its own). The kernel only needs a non-zero version there (x86_64_start_reservations
+ * re-copies boot_params when it reads 0); 2.12 is the oldest protocol with the 64-bit entry and
+ * the ext_* fields, i.e. exactly what denovmm fills in, so it claims no more than it provides.
  */
-export function e820Map(mem: GuestMemory): E820Entry[] {
-  const out: E820Entry[] = [
-    { addr: 0, size: EBDA_ADDR, type: E820.RAM },
-    { addr: EBDA_ADDR, size: HIGH_MEM_START - EBDA_ADDR, type: E820.RESERVED },
-  ];
-  for (const r of mem.regions) {
-    const start = Math.max(r.guestAddr, HIGH_MEM_START);
-    const end = r.guestAddr + r.bytes.byteLength;
-    if (end > start) out.push({ addr: start, size: end - start, type: E820.RAM });
-  }
-  return out;
-}
+export const SYNTHETIC_BOOT_PROTOCOL = MIN_BOOT_PROTOCOL;
+/** kernel_alignment written for an ELF vmlinux: 2 MiB, the x86-64 minimum (nothing reads it). */
+export const SYNTHETIC_KERNEL_ALIGNMENT = 0x20_0000;
 
 /** What goes into the zero page. */
 export interface ZeroPageParams {
   kernel: LoadedKernel;
   initrd?: LoadedInitrd;
+  /** Guest-physical address of the NUL-terminated command line. */
   cmdlineAddr: number;
-  cmdlineSize: number;
+  /** Ranges to mark reserved in the e820 map (the MP table). */
+  reserved?: readonly { addr: number; size: number }[];
 }
 
+const lo32 = (n: number) => n % 2 ** 32;
+const hi32 = (n: number) => Math.floor(n / 2 ** 32);
+
 /**
- * Writes `boot_params` at {@link ZERO_PAGE_ADDR}.
+ * Writes `boot_params` at {@link ZERO_PAGE_ADDR} and returns the e820 map it contains.
+ *
+ * A bzImage's own setup header is copied in and only the loader-owned fields are changed
+ * (cmdline_size is the kernel's to state, so it is left alone); for an ELF vmlinux a minimal
+ * header is made up. loadflags get LOADED_HIGH and not CAN_USE_HEAP: heap_end_ptr is only read by
+ * the real-mode setup code, which the 64-bit entry skips.
  *
  * @example
  * ```ts
- * writeZeroPage(mem, { kernel, initrd, cmdlineAddr: CMDLINE_ADDR, cmdlineSize: 40 });
+ * writeZeroPage(mem, { kernel, initrd, cmdlineAddr: CMDLINE_ADDR, reserved: [mpTable] });
  * ```
  */
-export function writeZeroPage(mem: GuestMemory, p: ZeroPageParams): void {
+export function writeZeroPage(mem: GuestMemory, p: ZeroPageParams): E820Entry[] {
   const zp = ZERO_PAGE_ADDR;
   mem.slice(zp, BOOT_PARAMS.SIZE).fill(0);
-  if (p.kernel.setupHeader) {
-    mem.write(zp + SETUP_HEADER.START, p.kernel.setupHeader);
+  const hdr = p.kernel.setupHeader;
+  if (hdr !== undefined) {
+    if (hdr.length > SETUP_HEADER.MAX_END - SETUP_HEADER.START) {
+      throw new Error(`A ${hdr.length}-byte setup header does not fit in boot_params`);
+    }
+    mem.write(zp + SETUP_HEADER.START, hdr);
   } else {
-    // An ELF vmlinux has no setup header: write the fields the 64-bit entry reads.
-    mem.writeU16(zp + SETUP_HEADER.BOOT_FLAG, 0xaa55);
+    mem.writeU16(zp + SETUP_HEADER.BOOT_FLAG, BOOT_FLAG_MAGIC);
     mem.writeU32(zp + SETUP_HEADER.HEADER, HDRS_MAGIC);
-    mem.writeU16(zp + SETUP_HEADER.VERSION, 0x020c);
-    mem.writeU32(zp + SETUP_HEADER.KERNEL_ALIGNMENT, 0x100_0000);
-    mem.writeU32(zp + SETUP_HEADER.INITRD_ADDR_MAX, p.kernel.initrdAddrMax >>> 0);
+    mem.writeU16(zp + SETUP_HEADER.VERSION, SYNTHETIC_BOOT_PROTOCOL);
+    mem.writeU32(zp + SETUP_HEADER.KERNEL_ALIGNMENT, SYNTHETIC_KERNEL_ALIGNMENT);
+    mem.writeU32(zp + SETUP_HEADER.INITRD_ADDR_MAX, p.kernel.initrdAddrMax);
+    mem.writeU32(zp + SETUP_HEADER.CMDLINE_SIZE, p.kernel.cmdlineSize);
   }
-  mem.writeU8(zp + SETUP_HEADER.TYPE_OF_LOADER, 0xff); // "undefined" boot loader
-  mem.writeU8(zp + SETUP_HEADER.LOADFLAGS, mem.readU8(zp + SETUP_HEADER.LOADFLAGS) | LOADED_HIGH);
-  mem.writeU32(zp + SETUP_HEADER.CMD_LINE_PTR, p.cmdlineAddr);
-  mem.writeU32(zp + SETUP_HEADER.CMDLINE_SIZE, p.cmdlineSize);
-  if (p.initrd) {
-    mem.writeU32(zp + SETUP_HEADER.RAMDISK_IMAGE, p.initrd.addr % 2 ** 32);
-    mem.writeU32(zp + SETUP_HEADER.RAMDISK_SIZE, p.initrd.size % 2 ** 32);
-    mem.writeU32(zp + BOOT_PARAMS.EXT_RAMDISK_IMAGE, Math.floor(p.initrd.addr / 2 ** 32));
-    mem.writeU32(zp + BOOT_PARAMS.EXT_RAMDISK_SIZE, Math.floor(p.initrd.size / 2 ** 32));
+  mem.writeU8(zp + SETUP_HEADER.TYPE_OF_LOADER, LOADER_TYPE_UNDEFINED);
+  const loadflags = mem.readU8(zp + SETUP_HEADER.LOADFLAGS);
+  mem.writeU8(zp + SETUP_HEADER.LOADFLAGS, (loadflags | LOADED_HIGH) & ~CAN_USE_HEAP);
+  mem.writeU32(zp + SETUP_HEADER.CMD_LINE_PTR, lo32(p.cmdlineAddr));
+  mem.writeU32(zp + BOOT_PARAMS.EXT_CMD_LINE_PTR, hi32(p.cmdlineAddr));
+  if (p.initrd !== undefined) {
+    mem.writeU32(zp + SETUP_HEADER.RAMDISK_IMAGE, lo32(p.initrd.addr));
+    mem.writeU32(zp + SETUP_HEADER.RAMDISK_SIZE, lo32(p.initrd.size));
+    mem.writeU32(zp + BOOT_PARAMS.EXT_RAMDISK_IMAGE, hi32(p.initrd.addr));
+    mem.writeU32(zp + BOOT_PARAMS.EXT_RAMDISK_SIZE, hi32(p.initrd.size));
   }
-  const map = e820Map(mem);
-  if (map.length > E820_MAX_ENTRIES) throw new Error("Too many e820 entries");
+
+  const ram: RamRange[] = mem.regions.map((r) => ({
+    guestAddr: r.guestAddr,
+    size: r.bytes.length,
+  }));
+  const map = e820Map(ram, p.reserved);
   mem.writeU8(zp + BOOT_PARAMS.E820_ENTRIES, map.length);
   map.forEach((e, i) => {
     const o = zp + BOOT_PARAMS.E820_TABLE + i * E820_ENTRY_SIZE;
@@ -104,4 +115,5 @@ export function writeZeroPage(mem: GuestMemory, p: ZeroPageParams): void {
     mem.writeU64(o + 8, BigInt(e.size));
     mem.writeU32(o + 16, e.type);
   });
+  return map;
 }

@@ -6,7 +6,14 @@
  */
 
 import { defaultGuest } from "../../guest/paths.ts";
-import { DEFAULT_CMDLINE, exitCodeOf, Machine, VIRTIO_CONSOLE_CMDLINE } from "../vmm/machine.ts";
+import { Cmdline } from "../boot/cmdline.ts";
+import {
+  DEFAULT_CMDLINE,
+  exitCodeOf,
+  Machine,
+  MAX_INIT_ARGS,
+  VIRTIO_CONSOLE_CMDLINE,
+} from "../vmm/machine.ts";
 import type { PvmQuirksMode } from "../cpu/pvm.ts";
 import { logger } from "../log.ts";
 import { checkKvmAccess, checkMemory, readUserFile } from "./host_checks.ts";
@@ -71,6 +78,15 @@ const SIGNAL_EXIT = { SIGINT: 130, SIGTERM: 143 } as const;
  */
 export async function runVm(o: RunOptions): Promise<number> {
   checkMemory(o.mem);
+  const disks = (o.disks ?? []).map(parseDisk);
+  let cmdline = o.cmdline ?? (o.console === "virtio" ? VIRTIO_CONSOLE_CMDLINE : DEFAULT_CMDLINE);
+  if (o.initArgs.length > 0) cmdline += ` -- ${o.initArgs.join(" ")}`;
+  const words = Cmdline.parse(cmdline).initArgs.length;
+  if (words > MAX_INIT_ARGS) {
+    throw new UsageError(
+      `The guest command has ${words} words; Linux passes at most ${MAX_INIT_ARGS} arguments to init (put a longer command in a script)`,
+    );
+  }
   checkKvmAccess();
   let kernelPath = o.kernel;
   let initrdPath = o.initrd;
@@ -81,9 +97,6 @@ export async function runVm(o: RunOptions): Promise<number> {
   }
   const kernel = await readUserFile("kernel", kernelPath);
   const initrd = initrdPath ? await readUserFile("initrd", initrdPath) : undefined;
-  const disks = (o.disks ?? []).map(parseDisk);
-  let cmdline = o.cmdline ?? (o.console === "virtio" ? VIRTIO_CONSOLE_CMDLINE : DEFAULT_CMDLINE);
-  if (o.initArgs.length > 0) cmdline += ` -- ${o.initArgs.join(" ")}`;
 
   let machine: Machine;
   try {

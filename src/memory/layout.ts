@@ -14,10 +14,13 @@
  * @module
  */
 
-/** GDT used for the 64-bit entry (null, code, data, TSS descriptors). */
+/**
+ * GDT used for the 64-bit entry: null, unused, code (0x10), data (0x18) and a 16-byte TSS
+ * descriptor (0x20), 48 bytes in all.
+ */
 export const GDT_ADDR = 0x500;
-/** An empty IDT: the kernel installs its own before enabling interrupts. */
-export const IDT_ADDR = 0x520;
+/** An empty IDT, just past the GDT: the kernel installs its own before enabling interrupts. */
+export const IDT_ADDR = 0x530;
 /** The Linux `boot_params` ("zero page") handed to the kernel in RSI. */
 export const ZERO_PAGE_ADDR = 0x7000;
 /** Initial stack pointer for the boot vCPU (grows down, below the page tables). */
@@ -36,8 +39,6 @@ export const CMDLINE_ADDR = 0x20000;
 export const CMDLINE_MAX = 4096;
 /** Start of the Extended BIOS Data Area; the MP floating pointer and table live here. */
 export const EBDA_ADDR = 0x9fc00;
-/** Intel MP floating pointer and configuration table, in the BIOS area (room for many CPUs). */
-export const MPTABLE_ADDR = 0xf0000;
 /** End of conventional low memory (the VGA/BIOS hole begins here). */
 export const LOW_MEM_END = 0xa0000;
 /** Where the protected-mode part of a bzImage is loaded (1 MiB). */

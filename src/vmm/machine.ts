@@ -33,6 +33,9 @@ const log = logger("vm");
 
 /** The default kernel command line (the VMM appends its own device and quirk arguments). */
 export const DEFAULT_CMDLINE = "console=ttyS0 reboot=k panic=-1";
+/** Linux's MAX_INIT_ARGS: more arguments after ` -- ` make the kernel panic at boot. */
+export const MAX_INIT_ARGS = 32;
+
 /** The default command line with the console on virtio-console (hvc0). */
 export const VIRTIO_CONSOLE_CMDLINE = "console=hvc0 reboot=k panic=-1";
 
@@ -200,6 +203,12 @@ export class Machine {
 
       const quirks = pvmQuirksEnabled(config.pvmQuirks);
       const cmdline = Cmdline.parse(config.cmdline);
+      if (cmdline.initArgs.length > MAX_INIT_ARGS) {
+        // Linux panics ("Too many boot init vars") before any console is up: refuse it here.
+        throw new Error(
+          `The guest command has ${cmdline.initArgs.length} words; Linux passes at most ${MAX_INIT_ARGS} arguments to init (put a longer command in a script)`,
+        );
+      }
       if (quirks) {
         log
           .info`Host KVM is kvm_pvm: applying the PVM CPU settings (CPUID without cx16 and KVM PV send-IPI/sched-yield; guest command line ${
@@ -336,7 +345,7 @@ export class Machine {
     let rest = bytes;
     while (rest.length > 0 && this.#exit === undefined) {
       rest = rest.subarray(this.#serial.enqueueInput(rest));
-      if (rest.length > 0) await new Promise((r) => setTimeout(r, 5));
+      if (rest.length > 0) await this.#serial.waitForRxSpace();
     }
   }
 

@@ -228,9 +228,10 @@ export class Machine {
       cleanup.push(() => ram[Symbol.dispose]());
 
       const virtioConsole = config.console === "virtio";
-      let machine: Machine | undefined;
+      // The devices exist before the Machine that receives their console output.
+      const owner: { machine?: Machine } = {};
       const consoleOutput = (bytes: Uint8Array) => {
-        if (machine !== undefined) machine.#consoleOutput(bytes, config.consoleOutput);
+        if (owner.machine !== undefined) owner.machine.#consoleOutput(bytes, config.consoleOutput);
       };
       const devices = buildDevices({
         disks: config.disks ?? [],
@@ -285,7 +286,7 @@ export class Machine {
       }
 
       const pio = new IoBus();
-      machine = new Machine({
+      const machine = new Machine({
         kvm,
         vm,
         ram,
@@ -304,6 +305,7 @@ export class Machine {
           },
           onReset: () => m.#end({ kind: "reset" }),
         }).serial);
+      owner.machine = machine;
       return machine;
     } catch (e) {
       for (const f of cleanup.reverse()) f();

@@ -34,6 +34,9 @@ export {
   type MachineExit,
 } from "./src/vmm/machine.ts";
 export { defaultGuest } from "./guest/paths.ts";
+export type { DiskConfig } from "./src/vmm/machine_devices.ts";
+export type { PortStream } from "./src/vmm/port_stream.ts";
+export { MAX_INIT_ARGS, VIRTIO_CONSOLE_CMDLINE } from "./src/vmm/machine.ts";
 export { GuestMemory, GuestMemoryError, type MemoryRegion } from "./src/memory/guest_memory.ts";
 export * as layout from "./src/memory/layout.ts";
 export {
@@ -46,3 +49,16 @@ export { isPvmHost, type PvmQuirksMode } from "./src/cpu/pvm.ts";
 export { Kvm, Vcpu, Vm } from "./ffi/kvm.ts";
 export { ErrnoError } from "./ffi/errno.ts";
 export { setupLogging } from "./src/log.ts";
+export type { LogLevel } from "@logtape/logtape";
+export type { CpuidMask } from "./src/cpu/cpuid.ts";
+export type {
+  CpuidEntry,
+  KvmRegs,
+  KvmSregs,
+  MsrEntry,
+  UserMemoryRegion,
+} from "./ffi/kvm_structs.ts";
+export type { Serial } from "./src/devices/legacy/serial.ts";
+export type { GuestPaths, Progress } from "./guest/builder.ts";
+export type { VcpuExitCounters } from "./src/vmm/vcpu_thread.ts";
+export type { BlockDevice } from "./src/virtio/block/device.ts";

@@ -87,6 +87,8 @@ export class ErrnoError extends Error {
   readonly operation: string;
 
   /**
+   * Creates the error.
+   *
    * @example
    * ```ts
    * throw new ErrnoError("KVM_RUN", 4);

@@ -16,6 +16,8 @@ export class GuestMemoryError extends Error {
   readonly length: number;
 
   /**
+   * Describes the rejected access.
+   *
    * @example
    * ```ts
    * throw new GuestMemoryError(0x1000_0000, 4);
@@ -65,6 +67,8 @@ export class GuestMemory {
   readonly #regions: Region[];
 
   /**
+   * Wraps the given regions (sorted; overlapping regions are refused).
+   *
    * @example
    * ```ts
    * new GuestMemory([{ guestAddr: 0, bytes: new Uint8Array(4096) }]);

@@ -49,7 +49,7 @@ export const MMIO_HOLE_START = 0xd000_0000;
 /** End (exclusive) of the 32-bit MMIO hole: RAM resumes above 4 GiB. */
 export const MMIO_HOLE_END = 0x1_0000_0000;
 /** First virtio-mmio device slot; each device gets {@link VIRTIO_MMIO_SLOT_SIZE} bytes. */
-export const VIRTIO_MMIO_BASE = MMIO_HOLE_START;
+export const VIRTIO_MMIO_BASE: number = MMIO_HOLE_START;
 /** Size of one virtio-mmio register window. */
 export const VIRTIO_MMIO_SLOT_SIZE = 0x1000;
 /** The IOAPIC register window (the in-kernel irqchip serves it). */

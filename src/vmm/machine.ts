@@ -27,7 +27,8 @@ import { PanicDetector } from "./panic_detector.ts";
 import type { PortStream } from "./port_stream.ts";
 import { placeVirtioDevices } from "./virtio_slots.ts";
 import { setupVcpu } from "./vcpu_setup.ts";
-import { VcpuThread } from "./vcpu_thread.ts";
+import { type VcpuExitCounters, VcpuThread } from "./vcpu_thread.ts";
+import type { BlockDevice } from "../virtio/block/device.ts";
 
 const log = logger("vm");
 
@@ -329,7 +330,7 @@ export class Machine {
   }
 
   /** Per-vCPU exit counters. */
-  get vcpuCounters() {
+  get vcpuCounters(): Readonly<VcpuExitCounters>[] {
     return this.#threads.map((t) => t.counters);
   }
 
@@ -366,7 +367,7 @@ export class Machine {
   }
 
   /** The block devices, for their counters. */
-  get disks() {
+  get disks(): readonly BlockDevice[] {
     return this.#devices.disks;
   }
 

@@ -19,13 +19,23 @@ import type { ConsoleDevice } from "../virtio/console/device.ts";
  * ```
  */
 export class PortStream {
+  /** The port's name (the guest sees /dev/virtio-ports/NAME). */
   readonly name: string;
+  /** What the guest writes to the port. */
   readonly readable: ReadableStream<Uint8Array>;
+  /** Bytes for the guest; each write resolves once the guest has taken them. */
   readonly writable: WritableStream<Uint8Array>;
   #controller!: ReadableStreamDefaultController<Uint8Array>;
   #closed = false;
 
-  /** @example `new PortStream("agent", () => consoleDevice, 1)` */
+  /**
+   * Wraps port `id` of a console device.
+   *
+   * @example
+   * ```ts
+   * new PortStream("agent", () => consoleDevice, 1);
+   * ```
+   */
   constructor(name: string, device: () => ConsoleDevice, id: number) {
     this.name = name;
     this.readable = new ReadableStream<Uint8Array>({

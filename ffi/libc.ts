@@ -269,5 +269,9 @@ export const SC_PAGESIZE = 30;
 export const SC_PHYS_PAGES = 85;
 /** lseek(2): from the end. */
 export const SEEK_END = 2;
-/** The signal used to kick a vCPU thread out of KVM_RUN (SIGUSR1 would start the V8 inspector). */
-export const SIGUSR2 = 12;
+/**
+ * The signal that kicks a vCPU thread out of KVM_RUN. Its default action is "ignore", so a kick
+ * still in flight when the last vCPU stops (and the handler is gone) is dropped instead of
+ * killing the process, as SIGUSR2 would (SIGUSR1 would start the V8 inspector).
+ */
+export const SIGURG = 23;

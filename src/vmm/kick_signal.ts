@@ -1,8 +1,9 @@
 /**
  * The signal that kicks a vCPU thread out of `KVM_RUN`. A thread blocked in the ioctl returns
  * with EINTR only if the signal has a handler (an ignored signal is never delivered), so while
- * any vCPU runs, the process keeps a no-op SIGUSR2 listener installed; it is removed with the
- * last vCPU so it never keeps the event loop alive.
+ * any vCPU runs, the process keeps a no-op SIGURG listener installed; it is removed with the
+ * last vCPU so it never keeps the event loop alive. SIGURG's default action is to ignore it, so
+ * a kick that lands after the removal is harmless.
  *
  * @module
  */
@@ -23,10 +24,10 @@ const noop = () => {};
 export const kickSignal = {
   /** Installs the handler for one more user. */
   acquire(): void {
-    if (users++ === 0) Deno.addSignalListener("SIGUSR2", noop);
+    if (users++ === 0) Deno.addSignalListener("SIGURG", noop);
   },
   /** Drops one user; the last one removes the handler. */
   release(): void {
-    if (users > 0 && --users === 0) Deno.removeSignalListener("SIGUSR2", noop);
+    if (users > 0 && --users === 0) Deno.removeSignalListener("SIGURG", noop);
   },
 };

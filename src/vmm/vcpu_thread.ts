@@ -8,7 +8,7 @@
 
 import type { Vcpu } from "../../ffi/kvm.ts";
 import { KVM_RUN_OFFSETS } from "../../ffi/kvm_structs.ts";
-import { libc, SIGUSR2 } from "../../ffi/libc.ts";
+import { libc, SIGURG } from "../../ffi/libc.ts";
 import type { IoBus } from "../devices/bus.ts";
 import {
   ACCESS,
@@ -156,7 +156,7 @@ export class VcpuThread {
   }
 
   #kick(): void {
-    if (this.#thread !== undefined && !this.#done) libc.symbols.pthread_kill(this.#thread, SIGUSR2);
+    if (this.#thread !== undefined && !this.#done) libc.symbols.pthread_kill(this.#thread, SIGURG);
   }
 
   #finish(reason: VcpuStopReason): void {

@@ -165,7 +165,8 @@ if (typeof WorkerGlobalScope !== "undefined" && self instanceof WorkerGlobalScop
     self.postMessage(started);
     const reason = runLoop(init);
     const stopped: VcpuEvent = { type: "stopped", id: init.id, reason };
+    // The thread stays until the main thread terminates it after reading this message, so a kick
+    // sent in the meantime never targets a thread that has already exited.
     self.postMessage(stopped);
-    self.close();
   };
 }

@@ -29,6 +29,11 @@ Deno.test("bad input exits 2 with one plain line", async (t) => {
     assert.equal(r.code, 2);
     oneLine(r.stderr, /^denovmm: Cannot open kernel \/nonexistent\/vmlinux: no such file$/);
   });
+  await t.step("a file that is not a kernel, an empty initrd", async () => {
+    const r = await cli("run", "--kernel", "/etc/hostname", "--initrd", "/etc/hostname");
+    assert.equal(r.code, 2);
+    assert.match(r.stderr, /denovmm: The kernel image is neither an ELF vmlinux nor a bzImage/);
+  });
   await t.step("memory too small", async () => {
     const r = await cli("run", "--mem", "4", "--kernel", "/nonexistent/vmlinux");
     assert.equal(r.code, 2);

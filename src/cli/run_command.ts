@@ -8,6 +8,7 @@
 import { defaultGuest } from "../../guest/paths.ts";
 import { Cmdline } from "../boot/cmdline.ts";
 import {
+  BootImageError,
   DEFAULT_CMDLINE,
   exitCodeOf,
   Machine,
@@ -116,7 +117,7 @@ export async function runVm(o: RunOptions): Promise<number> {
     });
   } catch (e) {
     // A disk the user named that cannot be used is a usage error, like a missing kernel.
-    if (e instanceof DiskImageError) throw new UsageError(e.message);
+    if (e instanceof DiskImageError || e instanceof BootImageError) throw new UsageError(e.message);
     throw e;
   }
   let signalCode: number | undefined;

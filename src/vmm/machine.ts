@@ -68,6 +68,15 @@ export interface MachineConfig {
   ports?: string[];
 }
 
+/** The kernel, initrd or command line cannot be booted as given (a user error, not a VMM fault). */
+export class BootImageError extends Error {
+  /** @example `throw new BootImageError("The initrd is empty")` */
+  constructor(message: string) {
+    super(message);
+    this.name = "BootImageError";
+  }
+}
+
 /** How a guest ended. */
 export type MachineExit =
   | { kind: "reset" }
@@ -248,12 +257,17 @@ export class Machine {
       cleanup.push(placed.close);
       for (const slot of placed.slots) cmdline.push(slot.cmdlineArg);
       if (virtioConsole && !cmdline.has("console")) cmdline.push("console=hvc0");
-      const boot = setupBoot(ram.memory, {
-        kernelImage: config.kernel,
-        initrdImage: config.initrd,
-        cmdline,
-        cpus: config.cpus,
-      });
+      let boot;
+      try {
+        boot = setupBoot(ram.memory, {
+          kernelImage: config.kernel,
+          initrdImage: config.initrd,
+          cmdline,
+          cpus: config.cpus,
+        });
+      } catch (e) {
+        throw new BootImageError((e as Error).message);
+      }
       log.info(
         `Loaded ${boot.kernel.kind} kernel, entry 0x${
           boot.kernel.entry.toString(16)

@@ -6,27 +6,10 @@
  * @module
  */
 
-/** A segment register's hidden state, field for field as `struct kvm_segment` holds it. */
-export interface Segment {
-  base: bigint;
-  /** Byte-granular limit (for g = 1, the 4 KiB-granular field expanded: 0xffffffff). */
-  limit: number;
-  selector: number;
-  /** Descriptor type (4 bits): e.g. 0xb execute/read accessed, 0x3 read/write accessed. */
-  type: number;
-  present: number;
-  dpl: number;
-  /** D/B: default operation size 32-bit (must be 0 for 64-bit code). */
-  db: number;
-  /** 1 for code/data, 0 for system segments (TSS, LDT). */
-  s: number;
-  /** 64-bit code segment. */
-  l: number;
-  /** Limit granularity: 4 KiB units. */
-  g: number;
-  avl: number;
-  unusable: number;
-}
+import type { KvmSegment } from "../../ffi/kvm_structs.ts";
+
+/** A segment register's hidden state: `struct kvm_segment` (a type-only import, no FFI loaded). */
+export type Segment = KvmSegment;
 
 const SYSTEM_TYPES_16_BYTES = new Set([0x2, 0x9, 0xb]); // LDT, available and busy 64-bit TSS
 

@@ -97,13 +97,20 @@ async function firstKvmRun(vmm: Vmm): Promise<number> {
     stderr: "null",
   }).spawn();
   let ms = NaN;
+  let text = "";
   for (let i = 0; i < 600; i++) {
     await new Promise((r) => setTimeout(r, 10));
-    const text = await Deno.readTextFile(out).catch(() => "");
+    text = await Deno.readTextFile(out).catch(() => "");
     if (/KVM_RUN|0xae80/.test(text)) {
       ms = performance.now() - t0;
       break;
     }
+  }
+  // Killing strace alone would leave the traced VMM running: kill every traced pid first.
+  for (const pid of new Set([...text.matchAll(/^(\d+) /gm)].map((m) => Number(m[1])))) {
+    try {
+      Deno.kill(pid, "SIGKILL");
+    } catch { /* already gone */ }
   }
   try {
     child.kill("SIGKILL");

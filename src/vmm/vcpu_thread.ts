@@ -144,6 +144,12 @@ export class VcpuThread {
   requestStop(): void {
     if (this.#done || this.#stopRequested) return;
     this.#stopRequested = true;
+    if (this.#worker === undefined) {
+      // Never started: nothing runs, nothing to kick.
+      this.#done = true;
+      this.#resolveStopped({ kind: "requested" });
+      return;
+    }
     Atomics.store(this.#mb, MB.STOP, 1);
     // immediate_exit makes a KVM_RUN entered after this point return at once, closing the race
     // between the Worker's STOP check and the signal.

@@ -71,12 +71,10 @@ const qemu: Vmm = {
     String(memMiB),
     "-smp",
     "1",
-    "-nographic",
-    "-nodefaults",
-    "-no-user-config",
-    "-serial",
-    "stdio",
+    "-nographic", // serial console on stdio
     "-no-reboot",
+    "-device",
+    "i8042", // so reboot=k ends QEMU as it ends denovmm
     "-kernel",
     kernel,
     "-initrd",

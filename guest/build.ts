@@ -1,7 +1,12 @@
 /**
- * `deno task guest`: builds (or finds) the default guest and prints where it is.
+ * `deno task guest`: builds the default guest (or finds it in the cache) and says where it is.
  *
  * Usage: `deno task guest [--force] [--print-paths]`
+ *
+ * @example
+ * ```sh
+ * deno task guest --print-paths   # {"kernel": ".../vmlinux", "initrd": ..., ...}
+ * ```
  *
  * @module
  */
@@ -9,19 +14,30 @@
 import { Command } from "@commander-js/extra-typings";
 import { defaultGuest } from "./paths.ts";
 
-const program = new Command("guest")
-  .description("build the denovmm default guest (kernel + initramfs), cached outside the repo")
-  .option("--force", "rebuild even when a cached build matches the inputs")
-  .option("--print-paths", "print the built paths as JSON on stdout")
+const program = new Command("deno task guest")
+  .description(
+    "Build the denovmm default guest (kernel from linux-source-6.1, busybox initramfs), " +
+      "cached under ${XDG_CACHE_HOME:-~/.cache}/denovmm/guest/",
+  )
+  .option("--force", "rebuild even when a build of the same inputs is cached")
+  .option("--print-paths", "print the guest's paths as JSON on stdout (building first if needed)")
   .action(async (o) => {
-    const g = await defaultGuest({ force: o.force ?? false, onProgress: (l) => console.error(l) });
-    if (o.printPaths) console.log(JSON.stringify(g, null, 2));
-    else console.error(`[guest] kernel ${g.kernel}\n[guest] initrd ${g.initrd}`);
+    const guest = await defaultGuest({
+      force: o.force ?? false,
+      onProgress: (line) => console.error(line),
+    });
+    if (o.printPaths) {
+      console.log(JSON.stringify(guest, null, 2));
+    } else {
+      console.error(`[guest] kernel   ${guest.kernel}`);
+      console.error(`[guest] bzImage  ${guest.bzImage}`);
+      console.error(`[guest] initrd   ${guest.initrd}`);
+    }
   });
 
 try {
   await program.parseAsync(Deno.args, { from: "user" });
 } catch (e) {
-  console.error(`guest: ${e instanceof Error ? e.message : String(e)}`);
+  console.error(`[guest] failed: ${e instanceof Error ? e.message : String(e)}`);
   Deno.exit(1);
 }

@@ -1,32 +1,45 @@
 #!/bin/sh
-# /init of the denovmm default guest (busybox). Mounts the basics, prints the ready marker, then
-# runs the command the kernel passed after " -- " (or a shell), and ends the VM with reboot -f:
-# with reboot=k the kernel resets through the i8042 and denovmm exits.
+# /init of the denovmm default guest (busybox only).
+#
+# Mounts the basics, prints DENOVMM_READY on the console, then runs the words the kernel passed
+# to init (everything after " -- " on the kernel command line) as one shell command and prints
+# DENOVMM_EXIT=<code>; with no words it runs an interactive shell. Either way it ends the VM with
+# `reboot -f`: the VMM boots with reboot=k, so the kernel resets through the i8042 and the VMM
+# exits. (`poweroff -f` would only halt the CPU: there is no ACPI.)
+#
+# stdin/stdout/stderr are /dev/console: the kernel's built-in initramfs has that node, and it is
+# opened before this script runs.
+#
+# Every new process costs about a second on kvm_pvm hosts (the kernel side of fork and exec runs
+# emulated), so this script starts as few as it can: one `mount -a` for proc, sysfs, devtmpfs and
+# the tmpfs mounts of /etc/fstab, shell builtins for the hostname and /proc/cmdline.
+
 export PATH=/bin:/sbin:/usr/bin:/usr/sbin
-mount -t proc proc /proc
-mount -t sysfs sysfs /sys
-mount -t devtmpfs devtmpfs /dev 2>/dev/null
+mount -a
 mkdir -p /dev/pts /dev/shm
 mount -t devpts devpts /dev/pts
-mount -t tmpfs tmpfs /tmp
-mount -t tmpfs tmpfs /run
-hostname denovmm
-ip link set lo up 2>/dev/null
+echo denovmm >/proc/sys/kernel/hostname
+ip link set lo up
 
-# denovmm.ip=ADDR/PREFIX on the kernel command line configures eth0.
-for arg in $(cat /proc/cmdline); do
-  case "$arg" in
+# denovmm.ip=ADDR/PREFIX on the kernel command line configures eth0 (the kernel ignores dotted
+# parameters it does not know, so this never reaches init's argv or environment).
+read -r cmdline </proc/cmdline
+set -f
+for word in $cmdline; do
+  case "$word" in
     denovmm.ip=*)
-      ip link set eth0 up && ip addr add "${arg#denovmm.ip=}" dev eth0
+      ip link set eth0 up && ip addr add "${word#denovmm.ip=}" dev eth0
       ;;
   esac
 done
+set +f
 
 echo DENOVMM_READY
 if [ "$#" -gt 0 ]; then
   sh -c "$*"
   echo "DENOVMM_EXIT=$?"
 else
+  # cttyhack opens the real console device (ttyS0, hvc0) so the shell gets job control.
   setsid cttyhack sh -l
 fi
 sync

@@ -1,14 +1,47 @@
 /**
- * Runs a build command with its output appended to a log file; on failure throws with the log's
- * last lines, so a failed build says why without flooding the terminal.
+ * Runs build commands with their output appended to a log file; a failure throws with the log's
+ * last lines, so it says why without flooding the terminal.
  *
  * @module
  */
 
-import { appendFileSync, readFileSync } from "node:fs";
+import { appendFileSync, closeSync, fstatSync, openSync, readSync } from "node:fs";
+
+/** A build step that failed; the message ends with the tail of the log. */
+export class BuildStepError extends Error {
+  override name = "BuildStepError";
+}
 
 /**
- * Runs `cmd args` in `cwd`, logging to `log`.
+ * The last `lines` lines of a log file (reads at most its last 64 KiB).
+ *
+ * @example
+ * ```ts
+ * console.error(logTail("/root/.cache/denovmm/build/linux-6.1-0123456789abcdef/build.log", 30));
+ * ```
+ */
+export function logTail(log: string, lines: number): string {
+  let fd: number;
+  try {
+    fd = openSync(log, "r");
+  } catch {
+    return "";
+  }
+  try {
+    const size = fstatSync(fd).size;
+    const want = Math.min(size, 65536);
+    const buf = new Uint8Array(want);
+    readSync(fd, buf, 0, want, size - want);
+    const text = new TextDecoder().decode(buf).replace(/\n+$/, "");
+    return text.split("\n").slice(-lines).join("\n");
+  } finally {
+    closeSync(fd);
+  }
+}
+
+/**
+ * Runs `cmd args` (in `cwd`, with `env` added), its stdout and stderr appended to `log` as they
+ * come. Throws a {@link BuildStepError} with the log's tail when it fails.
  *
  * @example
  * ```ts
@@ -17,23 +50,25 @@ import { appendFileSync, readFileSync } from "node:fs";
  */
 export async function runLogged(
   cmd: string,
-  args: string[],
-  o: { cwd?: string; log: string },
+  args: readonly string[],
+  o: { cwd?: string; log: string; env?: Record<string, string> },
 ): Promise<void> {
-  appendFileSync(o.log, `\n$ ${cmd} ${args.join(" ")}\n`);
-  // The shell does the redirection: the log is written as the command runs, with no pipe for
-  // this process to drain.
-  const status = await new Deno.Command("sh", {
+  appendFileSync(o.log, `\n$ ${[cmd, ...args].join(" ")}\n`);
+  // The shell does the redirection: output goes straight to the file as the command runs, with
+  // no pipe for this process to drain.
+  const child = new Deno.Command("sh", {
     args: ["-c", 'log="$1"; shift; exec "$@" >>"$log" 2>&1', "sh", o.log, cmd, ...args],
     cwd: o.cwd,
+    env: o.env,
     stdin: "null",
     stdout: "null",
     stderr: "null",
-  }).spawn().status;
+  }).spawn();
+  const status = await child.status;
   if (!status.success) {
-    const tail = readFileSync(o.log, "utf8").split("\n").slice(-25).join("\n");
-    throw new Error(
-      `${cmd} ${args.join(" ")} failed (exit ${status.code}); end of ${o.log}:\n${tail}`,
+    throw new BuildStepError(
+      `\`${[cmd, ...args].join(" ")}\` failed (exit ${status.code}); the end of ${o.log}:\n` +
+        logTail(o.log, 30),
     );
   }
 }

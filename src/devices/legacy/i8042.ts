@@ -10,7 +10,7 @@
  *   once instead of after timeouts.
  * - {@link I8042.sendCtrlAltDel} makes the keyboard send Ctrl-Alt-Del with IRQ 1. A guest sees it
  *   only with the i8042 and AT keyboard drivers (`CONFIG_SERIO_I8042`, `CONFIG_KEYBOARD_ATKBD`);
- *   denovmm's default guest kernel has neither, so there it does nothing.
+ *   denovmm's default guest kernel has both.
  *
  * @example
  * ```ts

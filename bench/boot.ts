@@ -66,7 +66,8 @@ const qemu: Vmm = {
     "microvm",
     "-enable-kvm",
     "-cpu",
-    pvm ? "host,-cx16,kvm-pv-ipi=off,kvm-pv-sched-yield=off" : "host",
+    // kvm_pvm refuses QEMU's IA32_ARCH_CAPABILITIES write on AMD hosts (MSR 0x10a): drop the feature.
+    pvm ? "host,-cx16,kvm-pv-ipi=off,kvm-pv-sched-yield=off,-arch-capabilities" : "host",
     "-m",
     String(memMiB),
     "-smp",

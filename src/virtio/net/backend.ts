@@ -36,7 +36,7 @@ export interface NetBackendHandlers {
 export interface NetBackend {
   /** Host-side name, for messages ("tap0"). */
   readonly name: string;
-  /** Registers the device's callbacks (once, before any interest is set). */
+  /** Registers the device's callbacks; a later call replaces them (interest starts off). */
   attach(handlers: NetBackendHandlers): void;
   /** Which readiness the device wants to hear about. Cheap when nothing changes. */
   setInterest(readable: boolean, writable: boolean): void;

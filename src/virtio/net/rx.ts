@@ -4,17 +4,19 @@
  *
  * The device pops receive chains ahead and holds them. For a read it gives the tap the device's
  * 12-byte header buffer, then the held chains' buffers (the first chain's after its 12 header
- * bytes): one chain without VIRTIO_NET_F_MRG_RXBUF; with it, as many chains as the largest frame
- * needs; then an overflow buffer of the device's own, so no read is ever cut short. After the read it fixes the header
+ * bytes): one chain without VIRTIO_NET_F_MRG_RXBUF; with it, enough chains for twice the average
+ * frame (all of the largest frame under TSO traffic); then an overflow buffer of the device's own,
+ * so no read is ever cut short. After the read it fixes the header
  * (num_buffers, flags), writes it into the first chain and returns only the chains the frame
  * filled, publishing used.idx once for all of them (§5.1.6.4.1: the driver must see them
  * together). Chains it did not fill stay held for the next frame.
  *
  * When the guest has no buffers left the device stops reading the tap (frames wait in the tap's
  * queue, none is dropped), re-arms notifications and resumes on the next receiveq1 kick. A frame
- * larger than the buffers the guest has posted spills into the overflow buffer; with mergeable
- * buffers its tail is copied into the next chains once the guest posts them (the only copy, and
- * a rare one). While the device holds chains it does not ask for kicks.
+ * larger than the buffers a read offered spills into the overflow buffer; with mergeable buffers
+ * its tail is copied into the next held chains, or into the next ones the guest posts (the only
+ * copy, and a rare one: the device holds chains for the largest frame whenever the guest has
+ * posted that many). While the device holds chains it does not ask for kicks.
  *
  * @module
  */
@@ -33,9 +35,16 @@ const log = logger("virtio", "net");
 
 /** Frames read per readiness event; the tap stays readable (level-triggered) for the rest. */
 export const RX_BUDGET = 256;
+/**
+ * Used buffers after which the driver hears about them even in the middle of a batch (as
+ * vhost-net does every 64), so it can recycle buffers while the device keeps reading.
+ */
+export const RX_SIGNAL_EVERY = 64;
 /** Header plus the largest frame: what mergeable buffers are gathered for before a read. */
 export const RX_TARGET = NET_HDR_SIZE + MAX_FRAME;
 const OVERFLOW_BYTES = RX_TARGET;
+/** The least a read offers the guest's buffers: a full-size untagged or VLAN frame. */
+const RX_MIN_COVER = NET_HDR_SIZE + 1514 + 4;
 
 /** The receive side of one net device, for one activation. */
 export class RxPath {
@@ -63,6 +72,8 @@ export class RxPath {
   #used = 0;
   /** How many held chains the last read's iovecs covered. */
   #iovChains = 0;
+  /** Running average of frame sizes (header included), weight 1/8, as Linux sizes its buffers. */
+  #avgFrame = RX_MIN_COVER;
 
   /** @example `new RxPath(env, ctx.queues[0])` */
   constructor(env: NetPathEnv, q: SplitQueue) {
@@ -133,6 +144,7 @@ export class RxPath {
           break;
         }
         frames++;
+        this.#avgFrame = (this.#avgFrame * 7 + n) >> 3;
         if (n < NET_HDR_SIZE + ETH_HLEN) {
           c.rxDrops++; // a runt: the held chains are simply reused
           continue;
@@ -148,11 +160,14 @@ export class RxPath {
         this.#commit(n);
       }
     } finally {
-      if (this.#used > 0 && !this.#stopped) {
-        memoryFence();
-        if (this.#q.needsInterrupt()) env.notifyUsed();
-      }
+      if (this.#used > 0 && !this.#stopped) this.#signal();
     }
+  }
+
+  #signal(): void {
+    this.#used = 0;
+    memoryFence();
+    if (this.#q.needsInterrupt()) this.#env.notifyUsed();
   }
 
   // Pops chains until a frame of any size fits (one chain without mergeable buffers).
@@ -182,6 +197,15 @@ export class RxPath {
     }
   }
 
+  // How many guest bytes a read offers: twice the average frame (at least a full-size one, at
+  // most the largest). Listing every held chain for each small frame would cost more iovecs
+  // than the frame; a rare larger frame spills into the overflow buffer and its tail is copied
+  // into the next held chains.
+  #cover(): number {
+    const c = 2 * this.#avgFrame;
+    return c < RX_MIN_COVER ? RX_MIN_COVER : c > RX_TARGET ? RX_TARGET : c;
+  }
+
   // The read's iovecs: header buffer, held chains, overflow. Returns the bytes the guest
   // buffers take, header included.
   #buildIov(): number {
@@ -205,7 +229,7 @@ export class RxPath {
       );
       space += ch.writableBytes;
       chains++;
-      if (!this.#mergeable || space >= RX_TARGET) break;
+      if (!this.#mergeable || space >= this.#cover()) break;
     }
     // Always room for the largest frame: a tap read into too small an iovec array cuts the
     // frame short, and recent kernels report only the cut length, so a read must never be cut.
@@ -243,6 +267,7 @@ export class RxPath {
     this.#used += buffers;
     env.counters.rxFrames++;
     env.counters.rxBytes += n - NET_HDR_SIZE;
+    if (this.#used >= RX_SIGNAL_EVERY) this.#signal();
   }
 
   // Copies the tail of a spilled frame into further chains; false when it must wait for more.

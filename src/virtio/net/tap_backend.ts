@@ -98,7 +98,7 @@ export class TapBackend implements NetBackend {
   readonly #fd: number;
   readonly #loop?: FdWatcher;
   #handlers?: NetBackendHandlers;
-  #interest = -1;
+  #interest = 0;
   #closed = false;
   #failed = false;
 
@@ -129,11 +129,14 @@ export class TapBackend implements NetBackend {
   }
 
   attach(handlers: NetBackendHandlers): void {
-    if (this.#handlers !== undefined) throw new Error(`tap ${this.name} is already attached`);
     if (this.#loop === undefined) throw new Error(`tap ${this.name} was opened without a loop`);
+    if (this.#handlers === undefined) {
+      this.#loop.add(this.#fd, (ev) => this.#onEvent(ev), 0);
+      this.#interest = 0;
+    } else {
+      this.setInterest(false, false);
+    }
     this.#handlers = handlers;
-    this.#interest = 0;
-    this.#loop.add(this.#fd, (ev) => this.#onEvent(ev), 0);
   }
 
   setInterest(readable: boolean, writable: boolean): void {

@@ -58,10 +58,15 @@ export interface NetDeviceOptions {
  * ```
  */
 export class NetDevice implements VirtioDevice {
-  readonly deviceId = VIRTIO_ID.NET;
+  /** Device ID 1 (§5.1.1). */
+  readonly deviceId: number = VIRTIO_ID.NET;
+  /** Short name for logs and metrics ("net0"). */
   readonly name: string;
-  readonly features = NET_FEATURES;
-  readonly queueMaxSizes = [NET_QUEUE_SIZE, NET_QUEUE_SIZE];
+  /** {@link NET_FEATURES}. */
+  readonly features: bigint = NET_FEATURES;
+  /** receiveq1 and transmitq1. */
+  readonly queueMaxSizes: readonly number[] = [NET_QUEUE_SIZE, NET_QUEUE_SIZE];
+  /** Frames, bytes, drops, stalls and errors, for metrics. */
   readonly counters: NetCounters = newNetCounters();
   readonly #backend: NetBackend;
   readonly #mac: MacAddress;
@@ -72,7 +77,11 @@ export class NetDevice implements VirtioDevice {
   #readable = false;
   #writable = false;
 
-  /** @example `new NetDevice("net0", backend)` */
+  /**
+   * A device on `backend` (it registers its readiness callbacks there at once).
+   *
+   * @example `new NetDevice("net0", backend)`
+   */
   constructor(name: string, backend: NetBackend, o: NetDeviceOptions = {}) {
     this.name = name;
     this.#backend = backend;
@@ -107,14 +116,17 @@ export class NetDevice implements VirtioDevice {
     return (this.#config[NET_CONFIG.STATUS] & VIRTIO_NET_S.LINK_UP) !== 0;
   }
 
+  /** Reads `struct virtio_net_config` (§5.1.4); bytes past it read as 0. */
   readConfig(offset: number, data: Uint8Array): void {
     for (let i = 0; i < data.length; i++) data[i] = this.#config[offset + i] ?? 0;
   }
 
+  /** Ignored: the configuration is read-only. */
   writeConfig(): void {
     // §5.1.4: every field is read-only for a non-legacy driver.
   }
 
+  /** DRIVER_OK: sets the tap's offloads to what the driver accepted and starts both paths. */
   activate(ctx: ActivateContext): void {
     this.#ctx = ctx;
     const env: NetPathEnv = {
@@ -147,11 +159,13 @@ export class NetDevice implements VirtioDevice {
     this.#tx?.kick();
   }
 
+  /** A kick: receive buffers posted (0) or frames to send (1). */
   queueNotify(index: number): void {
     if (index === 0) this.#rx?.kick();
     else if (index === 1) this.#tx?.kick();
   }
 
+  /** Device reset: drops the held buffers, stops reading the tap, clears the tap's offloads. */
   reset(): void {
     this.#rx?.stop();
     this.#tx?.stop();
@@ -165,6 +179,7 @@ export class NetDevice implements VirtioDevice {
     }
   }
 
+  /** Resolves at once: no tap I/O is ever in flight. */
   quiesce(): Promise<void> {
     // Every tap read and write is synchronous: nothing is ever in flight.
     return Promise.resolve();

@@ -44,7 +44,11 @@ const ENODEV = 19;
 
 /** A tap that cannot be used, in plain words (a user error: the CLI exits 2). */
 export class TapError extends Error {
-  /** @example `throw new TapError("Cannot open tap tap0: no such network interface")` */
+  /**
+   * The error, message first.
+   *
+   * @example `throw new TapError("Cannot open tap tap0: no such network interface")`
+   */
   constructor(message: string) {
     super(message);
     this.name = "TapError";

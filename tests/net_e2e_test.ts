@@ -12,7 +12,7 @@ import { defaultGuest } from "../guest/paths.ts";
 import { NET_FEATURES } from "../src/virtio/net/device.ts";
 import { VIRTIO_NET_F } from "../src/virtio/net/header.ts";
 import { listNetns, netnsPids, sweepStaleNetns, TapSetup } from "../src/virtio/net/tap_setup.ts";
-import { makeToolsImage, run } from "./support/disk_images.ts";
+import { makeToolsImage } from "./support/disk_images.ts";
 import { HAS_KVM } from "./support/payload_vm.ts";
 
 const ROOT = Deno.uid() === 0;
@@ -39,6 +39,12 @@ function randomBytes(n: number): Uint8Array<ArrayBuffer> {
   const b = new Uint8Array(n);
   for (let i = 0; i < n; i += 65536) crypto.getRandomValues(b.subarray(i, i + 65536));
   return b;
+}
+
+/** Random printable text: busybox wget --post-file sends its file as a C string (up to a NUL). */
+function randomText(n: number): string {
+  const abc = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
+  return [...randomBytes(n)].map((b) => abc[b & 63]).join("");
 }
 
 async function sha256(bytes: Uint8Array<ArrayBuffer>): Promise<string> {
@@ -77,10 +83,14 @@ async function leftovers(net: { netns?: string; tap: string }): Promise<string[]
   if ((await listNetns()).includes(net.netns!)) found.push(`network namespace ${net.netns}`);
   const link = await new Deno.Command("ip", { args: ["link", "show", "dev", net.tap] }).output();
   if (link.success) found.push(`tap ${net.tap} in the root namespace`);
-  const ps = await new Deno.Command("ps", { args: ["-eo", "pid=,args="], stdout: "piped" })
-    .output();
-  for (const line of new TextDecoder().decode(ps.stdout).split("\n")) {
-    if (line.includes(net.netns!) && !line.includes(" ps ")) found.push(`process ${line.trim()}`);
+  for (const e of Deno.readDirSync("/proc")) {
+    if (!/^\d+$/.test(e.name)) continue;
+    try {
+      const args = Deno.readTextFileSync(`/proc/${e.name}/cmdline`).replaceAll("\0", " ");
+      if (args.includes(net.netns!)) found.push(`process ${e.name}: ${args.trim()}`);
+    } catch {
+      // gone meanwhile
+    }
   }
   return found;
 }
@@ -98,22 +108,17 @@ Deno.test({
     let failure: unknown;
     try {
       const down = randomBytes(DOWN_BYTES);
-      const up = randomBytes(UP_BYTES);
+      const upText = randomText(UP_BYTES);
+      const up = new TextEncoder().encode(upText) as Uint8Array<ArrayBuffer>;
       await Deno.mkdir(`${dir}/www`);
       await Deno.writeFile(`${dir}/www/down.bin`, down);
-      await Deno.writeFile(`${dir}/up.bin`, up);
-      const tools = await makeToolsImage(dir, { "net.sh": GUEST_SCRIPT });
-      await run("debugfs", ["-w", "-R", `write ${dir}/up.bin up.bin`, tools]);
-      assert.match(
-        await run("debugfs", ["-R", "stat up.bin", tools]),
-        new RegExp(`Size: ${UP_BYTES}`),
-      );
+      const tools = await makeToolsImage(dir, { "net.sh": GUEST_SCRIPT, "up.bin": upText });
 
       srv = new Deno.Command("ip", {
         args: [
           ...["netns", "exec", net.netns!, Deno.execPath(), "run", "-A", "--config", config],
           ...[server, "--addr", HOST, "--port", String(PORT)],
-          ...["--root", `${dir}/www`, "--save", `${dir}/up.received`],
+          ...["--root", `${dir}/www`, "--save", `${dir}/up.received`, "--tap", net.tap],
         ],
         stdout: "piped",
         stderr: "inherit",
@@ -130,7 +135,9 @@ Deno.test({
           ...["netns", "exec", net.netns!, Deno.execPath(), "run", "-A", "--unstable-ffi"],
           ...[main, "run", "--kernel", guest.kernel, "--initrd", guest.initrd],
           ...["--net", `tap=${net.tap},mac=02:00:0a:4d:00:02`, "--disk", `${tools},ro`],
-          ...["--cmdline", `console=ttyS0 reboot=k panic=-1 denovmm.ip=${GUEST}/24`],
+          // no-kvmclock: on this project's kvm_pvm hosts the guest hangs right after switching
+          // to kvm-clock (measured; see the report), with tsc it boots.
+          ...["--cmdline", `console=ttyS0 reboot=k panic=-1 no-kvmclock denovmm.ip=${GUEST}/24`],
           "--",
           "mkdir -p /mnt/tools && mount -o ro /dev/vda /mnt/tools && sh /mnt/tools/net.sh",
         ],
@@ -183,13 +190,25 @@ Deno.test({
         assert.equal(/UP=([0-9a-f]{64})/.exec(s)?.[1], want, context);
         assert.equal(await sha256(await Deno.readFile(`${dir}/up.received`)), want);
       });
-      await t.step("segmentation offload: far fewer packets than MTU-sized frames", () => {
-        const [rx, tx] = (/STATS=(\d+) (\d+)/.exec(s) ?? []).slice(1).map(Number);
-        const mtuFrames = (DOWN_BYTES + UP_BYTES) / 1448;
+      await t.step("TSO both ways: frames larger than the MTU crossed the tap", () => {
+        // Tap counters from the server (tx is towards the guest, rx from it). With an MTU of
+        // 1500, a frame longer than 1514 bytes can only be a TSO/GSO frame: an average above
+        // that over a transfer's frames means most of its data went in such frames.
+        const stats = (name: string) => {
+          const m = new RegExp(`${name} (\\d+) (\\d+) (\\d+) (\\d+)`).exec(srvOut.text());
+          assert.ok(m, `${name} in the server's output: ${srvOut.text()}`);
+          return m.slice(1).map(Number);
+        };
+        const [get, postStart, postEnd] = ["GET-START", "POST-START", "POST-END"].map(stats);
+        const toGuest = (postStart[0] - get[0]) / (postStart[1] - get[1]);
+        const fromGuest = (postEnd[2] - postStart[2]) / (postEnd[3] - postStart[3]);
         console.log(
-          `guest eth0: ${rx} packets in, ${tx} out (${mtuFrames.toFixed(0)} at MTU size)`,
+          `average frame to the guest while it downloads: ${toGuest.toFixed(0)} bytes; ` +
+            `from it while it uploads: ${fromGuest.toFixed(0)} bytes; ` +
+            `guest eth0 packets in/out: ${/STATS=(\d+ \d+)/.exec(s)?.[1]}`,
         );
-        assert.ok(rx + tx < mtuFrames / 2, `rx ${rx} + tx ${tx}`);
+        assert.ok(toGuest > 1514, `GSO frames to the guest (GUEST_TSO4): ${toGuest}`);
+        assert.ok(fromGuest > 1514, `TSO frames from the guest (HOST_TSO4): ${fromGuest}`);
       });
       console.log(
         `boot + ping + ${(DOWN_BYTES + UP_BYTES) >> 10} KiB over TCP: ${

@@ -151,6 +151,7 @@ export async function runVm(o: RunOptions): Promise<number> {
       default:
         log.info(`Guest ended (${exit.kind})`);
     }
+    for (const net of machine.nets) log.info(net.summary());
     return signalCode ?? exitCodeOf(exit);
   } finally {
     term[Symbol.dispose]();

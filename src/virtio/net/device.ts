@@ -111,6 +111,24 @@ export class NetDevice implements VirtioDevice {
     return formatMac(this.#mac);
   }
 
+  /**
+   * The counters in one line, for logs.
+   *
+   * @example
+   * ```ts
+   * log.info(net.summary()); // "net0 on tap0: received 465 frames (12 GSO), 546 KiB; ..."
+   * ```
+   */
+  summary(): string {
+    const c = this.counters;
+    const kib = (b: number) => `${(b / 1024).toFixed(0)} KiB`;
+    return `${this.name} on ${this.#backend.name}: received ${c.rxFrames} frames (${c.rxGsoFrames} GSO), ${
+      kib(c.rxBytes)
+    }, ${c.rxDrops} dropped, ${c.rxStalls} waits for buffers; sent ${c.txFrames} frames (${c.txGsoFrames} TSO), ${
+      kib(c.txBytes)
+    }, ${c.txDrops} refused by the tap, ${c.txWaits} waits for room; ${c.errors} errors`;
+  }
+
   /** Whether the link is up (false once the tap is gone). */
   get linkUp(): boolean {
     return (this.#config[NET_CONFIG.STATUS] & VIRTIO_NET_S.LINK_UP) !== 0;

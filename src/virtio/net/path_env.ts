@@ -14,6 +14,8 @@ export interface NetCounters {
   rxFrames: number;
   /** Bytes delivered to the guest. */
   rxBytes: number;
+  /** Of the frames delivered, those that came whole with segmentation offload (GSO). */
+  rxGsoFrames: number;
   /** Frames read from the tap that the guest's buffers could not take (too big, runt, bad offload). */
   rxDrops: number;
   /** Times the device stopped reading the tap because the guest had no receive buffers. */
@@ -22,6 +24,8 @@ export interface NetCounters {
   txFrames: number;
   /** Bytes the guest sent that reached the tap. */
   txBytes: number;
+  /** Of the frames sent, those the guest left to segment (TSO). */
+  txGsoFrames: number;
   /** Frames the tap refused (link down, a header the kernel rejects). */
   txDrops: number;
   /** Times the tap was full and the device waited for room. */
@@ -35,10 +39,12 @@ export function newNetCounters(): NetCounters {
   return {
     rxFrames: 0,
     rxBytes: 0,
+    rxGsoFrames: 0,
     rxDrops: 0,
     rxStalls: 0,
     txFrames: 0,
     txBytes: 0,
+    txGsoFrames: 0,
     txDrops: 0,
     txWaits: 0,
     errors: 0,

@@ -27,7 +27,15 @@ import { memoryFence } from "../queue/fence.ts";
 import { ChainBuffers, type SplitQueue } from "../queue/split_queue.ts";
 import { WOULD_BLOCK } from "./backend.ts";
 import { writeChainHeader } from "./chain_header.ts";
-import { ETH_HLEN, fixRxHeader, MAX_FRAME, NET_HDR_SIZE, VIRTIO_NET_F } from "./header.ts";
+import {
+  ETH_HLEN,
+  fixRxHeader,
+  MAX_FRAME,
+  NET_HDR,
+  NET_HDR_SIZE,
+  VIRTIO_NET_F,
+  VIRTIO_NET_HDR_GSO,
+} from "./header.ts";
 import { addressOf, fixedBytes, IoVecs, pushChainBuffers } from "./iovecs.ts";
 import type { NetPathEnv } from "./path_env.ts";
 
@@ -267,6 +275,7 @@ export class RxPath {
     this.#used += buffers;
     env.counters.rxFrames++;
     env.counters.rxBytes += n - NET_HDR_SIZE;
+    if (this.#hdr[NET_HDR.GSO_TYPE] !== VIRTIO_NET_HDR_GSO.NONE) env.counters.rxGsoFrames++;
     if (this.#used >= RX_SIGNAL_EVERY) this.#signal();
   }
 

@@ -16,7 +16,7 @@ import { memoryFence } from "../queue/fence.ts";
 import { ChainBuffers, type SplitQueue } from "../queue/split_queue.ts";
 import { WOULD_BLOCK } from "./backend.ts";
 import { readChainHeader } from "./chain_header.ts";
-import { checkTxHeader, NET_HDR_SIZE } from "./header.ts";
+import { checkTxHeader, NET_HDR, NET_HDR_SIZE, VIRTIO_NET_HDR_GSO } from "./header.ts";
 import { addressOf, fixedBytes, IoVecs, pushChainBuffers } from "./iovecs.ts";
 import type { NetPathEnv } from "./path_env.ts";
 
@@ -141,6 +141,7 @@ export class TxPath {
     }
     env.counters.txFrames++;
     env.counters.txBytes += frameLen;
+    if (this.#hdr[NET_HDR.GSO_TYPE] !== VIRTIO_NET_HDR_GSO.NONE) env.counters.txGsoFrames++;
     return true;
   }
 

@@ -34,7 +34,7 @@ export {
   type MachineExit,
 } from "./src/vmm/machine.ts";
 export { defaultGuest } from "./guest/paths.ts";
-export type { DiskConfig } from "./src/vmm/machine_devices.ts";
+export type { DiskConfig, NetConfig } from "./src/vmm/machine_devices.ts";
 export type { PortStream } from "./src/vmm/port_stream.ts";
 export { MAX_INIT_ARGS, VIRTIO_CONSOLE_CMDLINE } from "./src/vmm/machine.ts";
 export { GuestMemory, GuestMemoryError, type MemoryRegion } from "./src/memory/guest_memory.ts";
@@ -62,3 +62,7 @@ export type { Serial } from "./src/devices/legacy/serial.ts";
 export type { GuestPaths, Progress } from "./guest/builder.ts";
 export type { VcpuExitCounters } from "./src/vmm/vcpu_thread.ts";
 export type { BlockDevice } from "./src/virtio/block/device.ts";
+export type { NetCounters, NetDevice } from "./src/virtio/net/device.ts";
+export type { NetBackend, NetBackendHandlers } from "./src/virtio/net/backend.ts";
+export { TapError } from "./src/virtio/net/tap_backend.ts";
+export { TapSetup, type TapSetupOptions } from "./src/virtio/net/tap_setup.ts";

@@ -27,6 +27,7 @@ const NAMES: Record<number, string> = {
   2: "ENOENT",
   4: "EINTR",
   5: "EIO",
+  6: "ENXIO",
   9: "EBADF",
   11: "EAGAIN",
   12: "ENOMEM",
@@ -40,7 +41,11 @@ const NAMES: Record<number, string> = {
   25: "ENOTTY",
   28: "ENOSPC",
   38: "ENOSYS",
+  77: "EBADFD",
+  90: "EMSGSIZE",
   95: "EOPNOTSUPP",
+  100: "ENETDOWN",
+  105: "ENOBUFS",
 };
 
 /**

@@ -1,7 +1,8 @@
 /**
  * KVM ioctl request numbers and capability/exit constants, grouped by the kind of fd they are
- * issued on (`/dev/kvm`, a VM fd, a vCPU fd). Numbers follow `<linux/kvm.h>` for x86-64; each is
- * built with the `_IO*` encoding so its direction and argument size are visible.
+ * issued on (`/dev/kvm`, a VM fd, a vCPU fd), and the tap ioctls on a `/dev/net/tun` fd. Numbers
+ * follow `<linux/kvm.h>` and `<linux/if_tun.h>` for x86-64; each is built with the `_IO*` encoding
+ * so its direction and argument size are visible.
  *
  * @example
  * ```ts
@@ -61,6 +62,33 @@ export const VCPU_IOCTLS = {
   KVM_GET_MP_STATE: ior(0x98, 4),
   KVM_SET_MP_STATE: iow(0x99, 4),
 } as const;
+
+const TUNIO = 0x54; // 'T'
+const tunIoc = (dir: number, nr: number, size: number) =>
+  ((dir << 30) | (size << 16) | (TUNIO << 8) | nr) >>> 0;
+
+/** ioctls on a `/dev/net/tun` fd (`<linux/if_tun.h>`). */
+export const TUN_IOCTLS = {
+  /** Attach the fd to the interface named in a `struct ifreq` (creates one if none exists). */
+  TUNSETIFF: tunIoc(1, 202, 4),
+  /** Which offloads the tap may hand to this fd (TUN_F_* in the integer argument). */
+  TUNSETOFFLOAD: tunIoc(1, 208, 4),
+  /** Fills a `struct ifreq` with the attached interface's name and flags. */
+  TUNGETIFF: tunIoc(2, 210, 4),
+  /** Size of the virtio-net header before every frame (`int *`). */
+  TUNSETVNETHDRSZ: tunIoc(1, 216, 4),
+} as const;
+
+/** `ifr_flags` for TUNSETIFF. */
+export const IFF_TUN_FLAGS = {
+  TAP: 0x0002,
+  NO_PI: 0x1000,
+  MULTI_QUEUE: 0x0100,
+  VNET_HDR: 0x4000,
+} as const;
+
+/** TUNSETOFFLOAD bits: the frames this fd accepts from the tap. */
+export const TUN_F = { CSUM: 0x01, TSO4: 0x02, TSO6: 0x04, TSO_ECN: 0x08, UFO: 0x10 } as const;
 
 /** The only KVM API version there has ever been. */
 export const KVM_API_VERSION = 12;

@@ -73,6 +73,32 @@ const symbols = {
     parameters: ["i32", /* int fd */ "buffer", /* const void *buf */ "usize" /* size_t count */],
     result: "isize",
   },
+  /**
+   * ssize_t readv(int fd, const struct iovec *iov, int iovcnt). The result is declared i32: a
+   * frame is far below 2 GiB and -1 keeps its sign in the low half of rax, and a 32-bit result
+   * is a plain number where a 64-bit one would allocate a BigInt on every call (the hot path).
+   */
+  readv: {
+    parameters: [
+      "i32", /* int fd */
+      "buffer", /* const struct iovec *iov */
+      "i32", /* int iovcnt */
+    ],
+    result: "i32",
+  },
+  /** ssize_t writev(int fd, const struct iovec *iov, int iovcnt): i32 result, as for readv. */
+  writev: {
+    parameters: [
+      "i32", /* int fd */
+      "buffer", /* const struct iovec *iov */
+      "i32", /* int iovcnt */
+    ],
+    result: "i32",
+  },
+  /** unsigned int if_nametoindex(const char *ifname): 0 when there is no such interface */
+  if_nametoindex: { parameters: ["buffer" /* const char *ifname */], result: "u32" },
+  /** int setns(int fd, int nstype): moves the calling thread into a namespace */
+  setns: { parameters: ["i32", /* int fd */ "i32" /* int nstype */], result: "i32" },
   /** ssize_t pread(int fd, void *buf, size_t count, off_t offset): buf is a raw address */
   pread: {
     parameters: [
@@ -247,8 +273,20 @@ export const EFD_NONBLOCK = 0o4000;
 export const EPOLL_CTL_ADD = 1;
 /** epoll_ctl(2): remove. */
 export const EPOLL_CTL_DEL = 2;
+/** epoll_ctl(2): change the events of a watched fd. */
+export const EPOLL_CTL_MOD = 3;
 /** epoll event bit: readable. */
 export const EPOLLIN = 1;
+/** epoll event bit: writable. */
+export const EPOLLOUT = 4;
+/** epoll event bit: error (always reported, even when not asked for). */
+export const EPOLLERR = 8;
+/** epoll event bit: hang-up (always reported, even when not asked for). */
+export const EPOLLHUP = 0x10;
+/** setns(2)/clone(2): the network namespace. */
+export const CLONE_NEWNET = 0x4000_0000;
+/** Most iovecs one readv/writev takes (Linux UIO_MAXIOV). */
+export const IOV_MAX = 1024;
 /** epoll_create1(2): close on exec. */
 export const EPOLL_CLOEXEC = 0o2000000;
 /** flock(2) operations. */

@@ -43,3 +43,23 @@ Deno.test("a missing /dev/kvm is explained", async () => {
     /Cannot open \/nonexistent\/kvm: no such device \(KVM is not available/,
   );
 });
+
+Deno.test("--net specs: tap and MAC, plain reasons for everything else", async () => {
+  const { parseNetSpec, parseNetSpecs } = await import("./net_spec.ts");
+  assert.deepEqual(parseNetSpec("tap=tap0"), { tap: "tap0" });
+  assert.deepEqual(parseNetSpec("tap=tap0,mac=02-AB-00-00-00-01"), {
+    tap: "tap0",
+    mac: "02:ab:00:00:00:01",
+  });
+  assert.throws(() => parseNetSpec("tap0"), /^UsageError: --net tap0: unknown option "tap0"/);
+  assert.throws(() => parseNetSpec("mac=02:00:00:00:00:01"), /name the tap with tap=NAME/);
+  assert.throws(() => parseNetSpec("tap="), /is not a network interface name/);
+  assert.throws(() => parseNetSpec("tap=x,mac=zz"), /--net tap=x,mac=zz: "zz" is not a MAC/);
+  assert.throws(() => parseNetSpec("tap=x,mac=01:00:00:00:00:01"), /multicast/);
+  assert.throws(() => parseNetSpec("tap=x,tap=y"), /tap= is given twice/);
+  assert.throws(() => parseNetSpecs(["tap=a", "tap=a"]), /tap a is given twice/);
+  assert.throws(
+    () => parseNetSpecs(["tap=a,mac=02:00:00:00:00:01", "tap=b,mac=02:00:00:00:00:01"]),
+    /MAC address 02:00:00:00:00:01 is given twice/,
+  );
+});

@@ -58,6 +58,12 @@ function vmCommand(name: string, description: string, buildGuest: boolean) {
       (v: string, prev: string[]) => [...prev, v],
       [] as string[],
     )
+    .option(
+      "--net <tap=NAME[,mac=MAC]>",
+      "virtio-net interface on an existing tap (repeatable: eth0, eth1, ...)",
+      (v: string, prev: string[]) => [...prev, v],
+      [] as string[],
+    )
     .addOption(
       new Option("--console <device>", "guest console: serial (ttyS0) or virtio (hvc0)")
         .choices(["serial", "virtio"] as const)
@@ -78,6 +84,7 @@ function vmCommand(name: string, description: string, buildGuest: boolean) {
         buildGuest,
         disks: o.disk,
         console: o.console,
+        nets: o.net,
       });
     });
 }

@@ -20,6 +20,8 @@ import { logger } from "../log.ts";
 import { checkKvmAccess, checkMemory, readUserFile } from "./host_checks.ts";
 import type { DiskConfig } from "../vmm/machine_devices.ts";
 import { DiskImageError } from "../virtio/block/file_backend.ts";
+import { TapError } from "../virtio/net/tap_backend.ts";
+import { parseNetSpecs } from "./net_spec.ts";
 import { UsageError } from "./usage_error.ts";
 import { attachTerminal } from "./terminal.ts";
 
@@ -42,6 +44,8 @@ export interface RunOptions {
   disks?: string[];
   /** Guest console device. */
   console?: "serial" | "virtio";
+  /** `--net tap=NAME[,mac=..]` values. */
+  nets?: string[];
 }
 
 /**
@@ -80,6 +84,7 @@ const SIGNAL_EXIT = { SIGINT: 130, SIGTERM: 143 } as const;
 export async function runVm(o: RunOptions): Promise<number> {
   checkMemory(o.mem);
   const disks = (o.disks ?? []).map(parseDisk);
+  const nets = parseNetSpecs(o.nets ?? []);
   let cmdline = o.cmdline ?? (o.console === "virtio" ? VIRTIO_CONSOLE_CMDLINE : DEFAULT_CMDLINE);
   if (o.initArgs.length > 0) cmdline += ` -- ${o.initArgs.join(" ")}`;
   const words = Cmdline.parse(cmdline).initArgs.length;
@@ -114,10 +119,14 @@ export async function runVm(o: RunOptions): Promise<number> {
       },
       disks,
       console: o.console ?? "serial",
+      nets,
     });
   } catch (e) {
-    // A disk the user named that cannot be used is a usage error, like a missing kernel.
-    if (e instanceof DiskImageError || e instanceof BootImageError) throw new UsageError(e.message);
+    // A disk or tap the user named that cannot be used is a usage error, like a missing kernel.
+    if (e instanceof DiskImageError || e instanceof BootImageError || e instanceof TapError) {
+      throw new UsageError(e.message);
+    }
+
     throw e;
   }
   let signalCode: number | undefined;
@@ -142,6 +151,7 @@ export async function runVm(o: RunOptions): Promise<number> {
       default:
         log.info(`Guest ended (${exit.kind})`);
     }
+    for (const net of machine.nets) log.info(net.summary());
     return signalCode ?? exitCodeOf(exit);
   } finally {
     term[Symbol.dispose]();

@@ -29,6 +29,7 @@ import { placeVirtioDevices } from "./virtio_slots.ts";
 import { setupVcpu } from "./vcpu_setup.ts";
 import { type VcpuExitCounters, VcpuThread } from "./vcpu_thread.ts";
 import type { BlockDevice } from "../virtio/block/device.ts";
+import type { NetDevice } from "../virtio/net/device.ts";
 
 const log = logger("vm");
 
@@ -187,15 +188,17 @@ export class Machine {
       const consoleOutput = (bytes: Uint8Array) => {
         if (owner.machine !== undefined) owner.machine.#consoleOutput(bytes, config.consoleOutput);
       };
+      const loop = new EventLoop((e) => log.error(`device event failed: ${(e as Error).message}`));
+      cleanup.push(() => void loop.close());
       const devices = buildDevices({
         disks: config.disks ?? [],
         virtioConsole,
         ports: config.ports ?? [],
         consoleOutput,
+        nets: config.nets,
+        loop,
       });
       cleanup.push(() => devices.close());
-      const loop = new EventLoop((e) => log.error(`device event failed: ${(e as Error).message}`));
-      cleanup.push(() => void loop.close());
       const mmio = new IoBus();
       const placed = placeVirtioDevices(vm, ram.memory, mmio, loop, devices.devices);
       cleanup.push(placed.close);
@@ -327,6 +330,11 @@ export class Machine {
   /** The block devices, for their counters. */
   get disks(): readonly BlockDevice[] {
     return this.#devices.disks;
+  }
+
+  /** The network devices (eth0 first), for their counters and MACs. */
+  get nets(): readonly NetDevice[] {
+    return this.#devices.nets;
   }
 
   /** Starts every vCPU. @example `m.start()` */

@@ -6,7 +6,7 @@
  */
 
 import type { PvmQuirksMode } from "../cpu/pvm.ts";
-import type { DiskConfig } from "./machine_devices.ts";
+import type { DiskConfig, NetConfig } from "./machine_devices.ts";
 
 /** The default kernel command line (the VMM appends its own device and quirk arguments). */
 export const DEFAULT_CMDLINE = "console=ttyS0 reboot=k panic=-1";
@@ -42,6 +42,8 @@ export interface MachineConfig {
   console?: "serial" | "virtio";
   /** Named virtio-console ports to expose as streams (see {@link Machine.port}). */
   ports?: string[];
+  /** Network interfaces on existing taps, in guest order (eth0 first). */
+  nets?: NetConfig[];
 }
 
 /** The kernel, initrd or command line cannot be booted as given (a user error, not a VMM fault). */

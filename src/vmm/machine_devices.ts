@@ -1,6 +1,6 @@
 /**
- * The virtio devices a machine config asks for: disks, the console (with its named ports) and
- * the entropy device.
+ * The virtio devices a machine config asks for: disks, the console (with its named ports),
+ * network interfaces on taps and the entropy device.
  *
  * @module
  */
@@ -10,6 +10,9 @@ import { FileBackend } from "../virtio/block/file_backend.ts";
 import { ConsoleDevice, type ConsolePortConfig } from "../virtio/console/device.ts";
 import type { VirtioDevice } from "../virtio/device.ts";
 import { RngDevice } from "../virtio/rng/device.ts";
+import { NetDevice } from "../virtio/net/device.ts";
+import { TapBackend } from "../virtio/net/tap_backend.ts";
+import type { EventLoop } from "./event_loop.ts";
 import { PortStream } from "./port_stream.ts";
 
 /** A disk for the guest. */
@@ -20,10 +23,20 @@ export interface DiskConfig {
   readOnly?: boolean;
 }
 
+/** A network interface for the guest: a virtio-net device on an existing tap. */
+export interface NetConfig {
+  /** Name of the tap on the host (it must exist: `ip tuntap add dev NAME mode tap`). */
+  tap: string;
+  /** MAC address (`02:00:00:00:00:01`); default: derived from the tap name, stable. */
+  mac?: string;
+}
+
 /** The virtio side of a machine. */
 export interface MachineDevices {
   devices: VirtioDevice[];
   disks: BlockDevice[];
+  /** Network devices, in guest order (eth0 first). */
+  nets: NetDevice[];
   console?: ConsoleDevice;
   /** Port 0 of `console` is the guest console (hvc0). */
   virtioConsole: boolean;
@@ -33,7 +46,8 @@ export interface MachineDevices {
 }
 
 /**
- * Builds the devices. Disks come first so the guest names them /dev/vda, /dev/vdb, ... in order.
+ * Builds the devices. Disks come first so the guest names them /dev/vda, /dev/vdb, ... in order;
+ * network devices follow in the order given (eth0, eth1, ...), their taps watched by `loop`.
  *
  * @example
  * ```ts
@@ -45,9 +59,15 @@ export function buildDevices(o: {
   virtioConsole: boolean;
   ports: string[];
   consoleOutput: (b: Uint8Array) => void;
+  nets?: NetConfig[];
+  loop?: EventLoop;
 }): MachineDevices {
   const disks: BlockDevice[] = [];
-  const close = () => disks.forEach((d) => d.backend.close());
+  const nets: NetDevice[] = [];
+  const close = () => {
+    disks.forEach((d) => d.backend.close());
+    nets.forEach((n) => n.backend.close());
+  };
   try {
     o.disks.forEach((d, i) => {
       const backend = FileBackend.open(d.path, {
@@ -56,6 +76,25 @@ export function buildDevices(o: {
       });
       disks.push(new BlockDevice(`blk${i}`, backend));
     });
+    for (const [i, n] of (o.nets ?? []).entries()) {
+      if (o.loop === undefined) throw new Error("Network devices need the machine's event loop");
+      if ((o.nets ?? []).findIndex((m) => m.tap === n.tap) !== i) {
+        throw new Error(`Tap ${n.tap} is given twice`);
+      }
+      const tap = TapBackend.open(n.tap, { loop: o.loop });
+      let dev: NetDevice;
+      try {
+        dev = new NetDevice(`net${i}`, tap, { mac: n.mac });
+      } catch (e) {
+        tap.close();
+        throw e;
+      }
+      nets.push(dev);
+      const twin = nets.find((m) => m !== dev && m.mac === dev.mac);
+      if (twin !== undefined) {
+        throw new Error(`MAC address ${dev.mac} is used by two network devices`);
+      }
+    }
   } catch (e) {
     close();
     throw e;
@@ -72,6 +111,11 @@ export function buildDevices(o: {
     });
     console = new ConsoleDevice("console0", configs);
   }
-  const devices: VirtioDevice[] = [...disks, ...(console ? [console] : []), new RngDevice("rng0")];
-  return { devices, disks, console, virtioConsole: o.virtioConsole, ports, close };
+  const devices: VirtioDevice[] = [
+    ...disks,
+    ...(console ? [console] : []),
+    ...nets,
+    new RngDevice("rng0"),
+  ];
+  return { devices, disks, nets, console, virtioConsole: o.virtioConsole, ports, close };
 }

@@ -46,6 +46,92 @@ export interface DescriptorChain {
   readonly writableBytes: number;
 }
 
+/**
+ * A descriptor chain walked into reusable arrays, for devices whose hot path may not allocate per
+ * chain (see {@link SplitQueue.popInto}). Buffers `0 .. readableCount-1` are device-readable,
+ * the `writableCount` after them device-writable.
+ *
+ * @example
+ * ```ts
+ * const chain = new ChainBuffers(256);
+ * while (q.popInto(chain)) console.log(chain.head, chain.readableBytes, chain.writableBytes);
+ * ```
+ */
+export class ChainBuffers {
+  /** Head descriptor index (what {@link SplitQueue.addUsed} takes). */
+  head = 0;
+  /** Device-readable buffers (they come first). */
+  readableCount = 0;
+  /** Device-writable buffers (after the readable ones). */
+  writableCount = 0;
+  /** Total bytes of the readable buffers. */
+  readableBytes = 0;
+  /** Total bytes of the writable buffers. */
+  writableBytes = 0;
+  /** Guest-physical address of each buffer (checked to lie in RAM). */
+  addr: Float64Array;
+  /** Length of each buffer. */
+  len: Uint32Array;
+  /** Longest chain accepted; a longer one is a {@link VirtqueueError}. */
+  readonly maxBuffers: number;
+
+  /** @example `new ChainBuffers(256)` */
+  constructor(maxBuffers: number, initialCapacity = Math.min(maxBuffers, 16)) {
+    this.maxBuffers = maxBuffers;
+    this.addr = new Float64Array(initialCapacity);
+    this.len = new Uint32Array(initialCapacity);
+  }
+
+  /** Readable plus writable buffers. */
+  get count(): number {
+    return this.readableCount + this.writableCount;
+  }
+
+  /** Empties the chain (used by the queue before a walk). */
+  reset(head: number): void {
+    this.head = head;
+    this.readableCount =
+      this.writableCount =
+      this.readableBytes =
+      this.writableBytes =
+        0;
+  }
+
+  /** Appends a buffer, growing the arrays up to {@link maxBuffers} (used by the queue's walk). */
+  push(addr: number, len: number, writable: boolean): void {
+    const i = this.count;
+    if (i >= this.addr.length) this.#grow();
+    this.addr[i] = addr;
+    this.len[i] = len;
+    if (writable) {
+      this.writableCount++;
+      this.writableBytes += len;
+    } else {
+      this.readableCount++;
+      this.readableBytes += len;
+    }
+  }
+
+  /** Copies another chain's contents (for devices that keep chains they popped). */
+  copyFrom(o: ChainBuffers): void {
+    this.reset(o.head);
+    for (let i = 0; i < o.count; i++) this.push(o.addr[i], o.len[i], i >= o.readableCount);
+  }
+
+  #grow(): void {
+    if (this.addr.length >= this.maxBuffers) {
+      throw new VirtqueueError(`descriptor chain has more than ${this.maxBuffers} buffers`);
+    }
+    const n = Math.min(this.maxBuffers, Math.max(16, this.addr.length * 2));
+    const addr = new Float64Array(n);
+    const len = new Uint32Array(n);
+    addr.set(this.addr);
+    len.set(this.len);
+    this.addr = addr;
+    this.len = len;
+  }
+}
+
 /** Guest addresses of a queue's three parts, as the driver set them. */
 export interface QueueAddresses {
   desc: number;
@@ -72,6 +158,7 @@ export class SplitQueue {
   #usedIdx = 0;
   #signalledUsed = 0;
   #signalledValid = false;
+  readonly #scratch: ChainBuffers;
 
   /**
    * Checks the ring addresses (alignment §2.7, every part inside guest RAM) and starts the
@@ -106,6 +193,13 @@ export class SplitQueue {
     this.#size = size;
     this.#a = { ...a };
     this.#eventIdx = o.eventIdx;
+    // A direct chain ends at most in one indirect table: size + MAX_QUEUE_SIZE buffers.
+    this.#scratch = new ChainBuffers(size + MAX_QUEUE_SIZE);
+  }
+
+  /** Whether VIRTIO_F_RING_EVENT_IDX is in use on this queue. */
+  get eventIdx(): boolean {
+    return this.#eventIdx;
   }
 
   /** Queue size. */
@@ -147,14 +241,39 @@ export class SplitQueue {
    */
   pop(): DescriptorChain | null {
     if (this.pending() === 0) return null;
-    const head = this.#mem.readU16(this.#a.avail + 4 + 2 * (this.#lastAvail % this.#size));
-    const chain = this.#walk(head);
+    const c = this.#scratch;
+    this.#walkInto(this.#nextHead(), c);
     this.#lastAvail = (this.#lastAvail + 1) & 0xffff;
     if (this.#eventIdx) {
       // avail_event: ask to be notified when the driver adds past what was just taken.
       this.#mem.writeU16(this.#a.used + 4 + 8 * this.#size, this.#lastAvail);
     }
-    return chain;
+    const readable: GuestBuffer[] = [];
+    const writable: GuestBuffer[] = [];
+    for (let i = 0; i < c.count; i++) {
+      (i < c.readableCount ? readable : writable).push({ addr: c.addr[i], len: c.len[i] });
+    }
+    return { head: c.head, readable, writable, writableBytes: c.writableBytes };
+  }
+
+  /**
+   * Pops the next available chain into `out` without allocating; false when there is none.
+   *
+   * Unlike {@link pop} it leaves avail_event alone, as vhost does: while a device is busy the
+   * driver need not kick it. A device using it calls {@link setNotification}(true) when it runs
+   * out of chains, then checks {@link pending} once more before it sleeps.
+   *
+   * @example
+   * ```ts
+   * const chain = new ChainBuffers(q.size);
+   * while (q.popInto(chain)) serve(chain);
+   * ```
+   */
+  popInto(out: ChainBuffers): boolean {
+    if (this.pending() === 0) return false;
+    this.#walkInto(this.#nextHead(), out);
+    this.#lastAvail = (this.#lastAvail + 1) & 0xffff;
+    return true;
   }
 
   /**
@@ -170,13 +289,18 @@ export class SplitQueue {
     this.#lastAvail = (this.#lastAvail - 1) & 0xffff;
   }
 
-  #walk(head: number): DescriptorChain {
+  #nextHead(): number {
+    return this.#mem.readU16(this.#a.avail + 4 + 2 * (this.#lastAvail % this.#size));
+  }
+
+  // Walks the chain at `head` into `out`. Addresses are read as two u32 halves so the walk
+  // allocates nothing (a u64 read would make a BigInt per descriptor).
+  #walkInto(head: number, out: ChainBuffers): void {
     if (head >= this.#size) {
       throw new VirtqueueError(`descriptor head ${head} is beyond the queue size ${this.#size}`);
     }
-    const readable: GuestBuffer[] = [];
-    const writable: GuestBuffer[] = [];
-    let writableBytes = 0;
+    out.reset(head);
+    const mem = this.#mem;
     let table = this.#a.desc;
     let tableSize = this.#size;
     let index = head;
@@ -187,10 +311,11 @@ export class SplitQueue {
         throw new VirtqueueError("descriptor chain loops or is longer than its table");
       }
       const d = table + DESC_SIZE * index;
-      const addr = this.#mem.readU64(d);
-      const len = this.#mem.readU32(d + 8);
-      const flags = this.#mem.readU16(d + 12);
-      const next = this.#mem.readU16(d + 14);
+      const lo = mem.readU32(d);
+      const hi = mem.readU32(d + 4);
+      const len = mem.readU32(d + 8);
+      const flags = mem.readU16(d + 12);
+      const next = mem.readU16(d + 14);
       if (flags & VIRTQ_DESC_F.INDIRECT) {
         if (indirect) throw new VirtqueueError("indirect descriptor inside an indirect table");
         if (flags & VIRTQ_DESC_F.NEXT) {
@@ -201,23 +326,21 @@ export class SplitQueue {
             `indirect table length ${len} is not a whole number of descriptors`,
           );
         }
-        const at = this.#checkedAddr(addr, len);
-        table = at;
+        table = this.#checkedAddr(lo, hi, len);
         tableSize = len / DESC_SIZE;
         index = 0;
         indirect = true;
         count = -1;
         continue;
       }
-      const buf = { addr: this.#checkedAddr(addr, len), len };
+      const addr = this.#checkedAddr(lo, hi, len);
       if (flags & VIRTQ_DESC_F.WRITE) {
-        writable.push(buf);
-        writableBytes += len;
+        out.push(addr, len, true);
       } else {
-        if (writable.length > 0) {
+        if (out.writableCount > 0) {
           throw new VirtqueueError("device-readable descriptor after a device-writable one");
         }
-        readable.push(buf);
+        out.push(addr, len, false);
       }
       if ((flags & VIRTQ_DESC_F.NEXT) === 0) break;
       if (next >= tableSize) {
@@ -225,14 +348,15 @@ export class SplitQueue {
       }
       index = next;
     }
-    return { head, readable, writable, writableBytes };
   }
 
-  #checkedAddr(addr: bigint, len: number): number {
-    if (addr > BigInt(Number.MAX_SAFE_INTEGER)) {
-      throw new VirtqueueError(`buffer address 0x${addr.toString(16)} is outside guest RAM`);
+  #checkedAddr(lo: number, hi: number, len: number): number {
+    // hi < 2^21 keeps the address a safe integer.
+    if (hi >= 0x20_0000) {
+      const full = (BigInt(hi) << 32n) | BigInt(lo);
+      throw new VirtqueueError(`buffer address 0x${full.toString(16)} is outside guest RAM`);
     }
-    const a = Number(addr);
+    const a = hi * 2 ** 32 + lo;
     if (!this.#mem.contains(a, len)) {
       throw new VirtqueueError(`buffer 0x${a.toString(16)} + ${len} is outside guest RAM`);
     }
@@ -240,19 +364,35 @@ export class SplitQueue {
   }
 
   /**
-   * Returns a chain to the driver with the number of bytes the device wrote into it.
+   * Returns a chain to the driver with the number of bytes the device wrote into it. With
+   * `publish` false the entry stays invisible until {@link publishUsed}.
    *
    * @example
    * ```ts
    * q.addUsed(chain.head, 512);
    * ```
    */
-  addUsed(head: number, written: number): void {
+  addUsed(head: number, written: number, publish = true): void {
     const slot = this.#a.used + 4 + 8 * (this.#usedIdx % this.#size);
     this.#mem.writeU32(slot, head);
     this.#mem.writeU32(slot + 4, written);
     this.#usedIdx = (this.#usedIdx + 1) & 0xffff;
     // The ring entry is stored before the index that publishes it (x86 keeps store order).
+    if (publish) this.#mem.writeU16(this.#a.used + 2, this.#usedIdx);
+  }
+
+  /**
+   * Publishes used.idx after entries added with `addUsed(head, len, false)`: the driver sees
+   * them all at once (what a packet spread over several buffers needs, §5.1.6.4).
+   *
+   * @example
+   * ```ts
+   * q.addUsed(a, 4096, false);
+   * q.addUsed(b, 100, false);
+   * q.publishUsed();
+   * ```
+   */
+  publishUsed(): void {
     this.#mem.writeU16(this.#a.used + 2, this.#usedIdx);
   }
 

@@ -2,6 +2,7 @@ import assert from "node:assert/strict";
 import { GuestMemory } from "../../memory/guest_memory.ts";
 import { MockSplitQueue } from "../testing/mock_split_queue.ts";
 import {
+  ChainBuffers,
   SplitQueue,
   VIRTQ_AVAIL_F_NO_INTERRUPT,
   VIRTQ_DESC_F,
@@ -193,4 +194,45 @@ Deno.test("interrupt suppression: EVENT_IDX used_event threshold and avail_event
   drv.addChain([{ len: 8 }]);
   dev.addUsed(dev.pop()!.head, 0); // 4 -> 5 crosses 4
   assert.equal(dev.needsInterrupt(), true);
+});
+
+Deno.test("popInto walks into reusable arrays, leaves avail_event alone, caps the chain length", () => {
+  const { drv, dev } = setup(16, true);
+  const c = new ChainBuffers(3, 1);
+  assert.equal(dev.popInto(c), false);
+  const head = drv.addChain([{ data: new Uint8Array(12) }, { data: new Uint8Array(100) }, {
+    len: 50,
+    write: true,
+  }], { indirect: true });
+  assert.equal(dev.popInto(c), true);
+  assert.equal(c.head, head);
+  assert.deepEqual([c.readableCount, c.writableCount, c.readableBytes, c.writableBytes], [
+    2,
+    1,
+    112,
+    50,
+  ]);
+  assert.equal(c.count, 3);
+  assert.deepEqual([...c.len.subarray(0, 3)], [12, 100, 50]);
+  assert.equal(drv.availEvent(), 0, "popInto does not ask for kicks; pop does");
+  dev.setNotification(true);
+  assert.equal(drv.availEvent(), 1);
+  const copy = new ChainBuffers(3);
+  copy.copyFrom(c);
+  assert.deepEqual([copy.head, copy.readableCount, copy.writableBytes], [head, 2, 50]);
+  drv.addChain([1, 2, 3, 4].map(() => ({ len: 8, write: true })));
+  assert.throws(() => dev.popInto(c), bad(/more than 3 buffers/));
+});
+
+Deno.test("addUsed without publishing: the driver sees the entries only at publishUsed", () => {
+  const { drv, dev } = setup();
+  const a = drv.addChain([{ len: 8, write: true }]);
+  const b = drv.addChain([{ len: 8, write: true }]);
+  dev.pop();
+  dev.pop();
+  dev.addUsed(a, 8, false);
+  dev.addUsed(b, 4, false);
+  assert.equal(drv.usedIdx(), 0);
+  dev.publishUsed();
+  assert.deepEqual(drv.used(), [{ id: a, len: 8 }, { id: b, len: 4 }]);
 });

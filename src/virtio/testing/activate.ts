@@ -30,10 +30,11 @@ export interface MockDriver {
  */
 export function activateWithMocks(
   device: VirtioDevice,
-  o: { memBytes?: number; queueSize?: number; features?: bigint } = {},
+  o: { memBytes?: number; queueSize?: number; features?: bigint; mem?: GuestMemory } = {},
 ): MockDriver {
   const n = device.queueMaxSizes.length;
-  const mem = GuestMemory.fromBuffers(o.memBytes ?? (n + 1) * (2 << 20));
+  // `mem` (at least (queues + 1) * 2 MiB) for devices that need host addresses, such as net.
+  const mem = o.mem ?? GuestMemory.fromBuffers(o.memBytes ?? (n + 1) * (2 << 20));
   const features = o.features ?? device.features;
   const drv: MockDriver = { mem, queues: [], interrupts: { used: 0, config: 0 }, resetReasons: [] };
   const queues = device.queueMaxSizes.map((max, i) => {

@@ -102,6 +102,8 @@ export interface LoggerConfig {
 /** `PUT /metrics`. */
 export interface MetricsConfig {
   metrics_path: string;
+  /** Operator key-value pairs copied into every metrics line (Firecracker's `properties`). */
+  properties?: Record<string, string>;
 }
 
 /** Everything configured so far: what InstanceStart boots and what `GET /vm/config` shows. */

@@ -6,6 +6,8 @@
 
 import assert from "node:assert/strict";
 import { rssOf, spawnApi } from "./support/api_process.ts";
+import { HAS_KVM } from "./support/payload_vm.ts";
+import { I8042_RESET, SPIN, tinyKernel } from "./support/tiny_kernel.ts";
 
 const main = new URL("../src/cli/main.ts", import.meta.url).pathname;
 
@@ -283,4 +285,103 @@ Deno.test("the API server's memory stays flat over 10 000 malformed requests (he
     await child.status;
     await Deno.remove(dir, { recursive: true });
   }
+});
+
+Deno.test({
+  name: "run --api-sock and --config-file boot at once (tiny kernels); runtime requests work",
+  ignore: !HAS_KVM,
+  fn: async (t) => {
+    const dir = await Deno.makeTempDir({ prefix: "denovmm-api-run-" });
+    try {
+      await Deno.writeFile(`${dir}/spin.elf`, tinyKernel(SPIN));
+      await Deno.writeFile(`${dir}/reset.elf`, tinyKernel(I8042_RESET));
+      await t.step(
+        "run --api-sock: the run flags' VM, with the socket for runtime requests",
+        async () => {
+          const sock = `${dir}/run.sock`;
+          await using p = await spawnApi([
+            "run",
+            "--api-sock",
+            sock,
+            "--kernel",
+            `${dir}/spin.elf`,
+            "--mem",
+            "64",
+            "--cpus",
+            "2",
+            "--pvm-quirks",
+            "off",
+            "--cmdline",
+            "console=ttyS0",
+          ], sock);
+          assert.equal((await p.req("GET", "/")).json!.state, "Running");
+          const cfg = (await p.req("GET", "/vm/config")).json!;
+          assert.deepEqual(cfg["boot-source"], {
+            kernel_image_path: `${dir}/spin.elf`,
+            boot_args: "console=ttyS0",
+          });
+          const mc = cfg["machine-config"] as Record<string, unknown>;
+          assert.deepEqual([mc.vcpu_count, mc.mem_size_mib], [2, 64]);
+          assert.equal((await p.req("PATCH", "/vm", { state: "Paused" })).status, 204);
+          assert.equal((await p.req("GET", "/")).json!.state, "Paused");
+          assert.equal((await p.req("PATCH", "/vm", { state: "Resumed" })).status, 204);
+          assert.equal(
+            (await p.req("PUT", "/actions", { action_type: "SendCtrlAltDel" })).status,
+            204,
+          );
+          const late = await p.req("PUT", "/boot-source", { kernel_image_path: `${dir}/spin.elf` });
+          assert.equal(late.status, 400);
+          p.child.kill("SIGTERM");
+          assert.equal((await p.status).code, 143);
+          assert.throws(() => Deno.lstatSync(sock), Deno.errors.NotFound);
+        },
+      );
+      await t.step("run --config-file --no-api: boots the file, exits with the guest", async () => {
+        const metrics = `${dir}/metrics.json`;
+        await Deno.writeTextFile(
+          `${dir}/vm.json`,
+          JSON.stringify({
+            "boot-source": { kernel_image_path: "reset.elf", boot_args: "console=ttyS0" },
+            "machine-config": { vcpu_count: 1, mem_size_mib: 64 },
+            "metrics": { metrics_path: metrics },
+          }),
+        );
+        const r = await cli(
+          ["run", "--config-file", "vm.json", "--no-api", "--pvm-quirks", "off"],
+          dir,
+        );
+        assert.equal(r.code, 0, r.stderr);
+        assert.match(r.stderr, /Guest ended \(reset\)/);
+        const lines = (await Deno.readTextFile(metrics)).trim().split("\n").map((l) =>
+          JSON.parse(l)
+        );
+        assert.equal(lines.length, 1, "the line written at exit");
+        assert.equal(lines[0].vcpu_0.exit_io_out, 1, "the guest's one OUT to port 0x64");
+      });
+      await t.step("api --config-file: boots at once; GET / answers Running", async () => {
+        await Deno.writeTextFile(
+          `${dir}/spin.json`,
+          JSON.stringify({
+            "boot-source": { kernel_image_path: `${dir}/spin.elf`, boot_args: "console=ttyS0" },
+            "machine-config": { vcpu_count: 1, mem_size_mib: 64 },
+          }),
+        );
+        const sock = `${dir}/api.sock`;
+        await using p = await spawnApi([
+          "api",
+          "--api-sock",
+          sock,
+          "--config-file",
+          `${dir}/spin.json`,
+          "--pvm-quirks",
+          "off",
+        ], sock);
+        assert.equal((await p.req("GET", "/")).json!.state, "Running");
+        p.child.kill("SIGINT");
+        assert.equal((await p.status).code, 130);
+      });
+    } finally {
+      await Deno.remove(dir, { recursive: true });
+    }
+  },
 });

@@ -67,13 +67,17 @@ function opened(what: string, path: string): LineSink {
 
 /** An answer: 204 without a body, or a status with a JSON body. */
 export interface ApiResponse {
+  /** HTTP status. */
   status: number;
+  /** Sent as JSON when present. */
   body?: unknown;
+  /** Extra response headers (`Allow`). */
   headers?: Record<string, string>;
 }
 
 /** Options of {@link ApiHandler}. */
 export interface ApiHandlerOptions {
+  /** The VM the API drives. */
   controller: VmController;
   /** The configuration to build on (default: an empty one). */
   config?: VmConfig;
@@ -90,9 +94,10 @@ interface Route {
   methods: Partial<Record<Method, RouteFn>>;
 }
 
-function invalidPath(method: string, path: string, status: number): ApiError {
+/** Firecracker answers an unknown path and a method a path does not take alike: 400. */
+function invalidPath(method: string, path: string): ApiError {
   return new ApiError(
-    status,
+    400,
     `Invalid request method and/or path: ${method.slice(0, 16)} ${path.slice(0, 128)}.`,
   );
 }
@@ -224,10 +229,10 @@ export class ApiHandler {
   async #dispatch(method: string, rawPath: string, text: string): Promise<ApiResponse> {
     const { key, id } = this.#match(rawPath);
     const route = key === undefined ? undefined : this.#routes.get(key);
-    if (route === undefined) throw invalidPath(method, rawPath, 404);
+    if (route === undefined) throw invalidPath(method, rawPath);
     const fn = route.methods[method as Method];
     if (fn === undefined) {
-      const e = invalidPath(method, rawPath, 405);
+      const e = invalidPath(method, rawPath);
       return { ...faultOf(e), headers: { allow: Object.keys(route.methods).join(", ") } };
     }
     let body: unknown = undefined;

@@ -64,7 +64,7 @@ export class MachineController implements VmController {
   readonly #apiIds = new Map<VirtioDevice, string>();
   readonly #exited = Promise.withResolvers<MachineExit>();
 
-  /** @example `new MachineController({ pvmQuirks: "auto" })` */
+  /** A controller with no VM yet. @example `new MachineController({ pvmQuirks: "auto" })` */
   constructor(o: MachineControllerOptions = {}) {
     this.#o = o;
   }
@@ -79,7 +79,7 @@ export class MachineController implements VmController {
     return this.#machine;
   }
 
-  /** @example `controller.state()` */
+  /** "Not started", "Running" or "Paused". @example `controller.state()` */
   state(): VmState {
     if (this.#machine === undefined) return "Not started";
     return this.#machine.paused ? "Paused" : "Running";

@@ -32,6 +32,7 @@ export interface DeviceCounters {
 export interface VmCounters {
   /** Cumulative exit counters per vCPU, by vCPU index. */
   vcpus: readonly Readonly<Record<string, number>>[];
+  /** Every device that exposes counters. */
   devices: readonly DeviceCounters[];
 }
 

@@ -50,6 +50,7 @@ export interface ApiServer extends AsyncDisposable {
 
 /** The API socket path cannot be used (taken, stale, not a socket). */
 export class ApiSocketError extends Error {
+  /** "ApiSocketError". */
   override name = "ApiSocketError";
 }
 

@@ -47,20 +47,20 @@ Deno.test("GET /, /version and the default machine-config mirror Firecracker's s
   });
 });
 
-Deno.test("unknown paths are 404, wrong methods 405 with Allow, both JSON faults", async () => {
+Deno.test("unknown paths and wrong methods are 400 JSON faults, as in Firecracker (with Allow)", async () => {
   await using api = await testApi(new FakeController());
   assert.match(
-    await fault(api, "GET", "/nope", undefined, 404),
+    await fault(api, "GET", "/nope", undefined, 400),
     /Invalid request method and\/or path: GET \/nope/,
   );
-  await fault(api, "PUT", "/drives/a/b", drive("a", "x"), 404);
-  await fault(api, "GET", "/vm/config/extra", undefined, 404);
+  await fault(api, "PUT", "/drives/a/b", drive("a", "x"), 400);
+  await fault(api, "GET", "/vm/config/extra", undefined, 400);
   const r = await api.req("PUT", "/vm", { state: "Paused" });
-  assert.equal(r.status, 405);
+  assert.equal(r.status, 400);
   assert.equal(r.headers.get("allow"), "PATCH");
-  await fault(api, "DELETE", "/machine-config", undefined, 405);
-  await fault(api, "POST", "/actions", { action_type: "InstanceStart" }, 405);
-  await fault(api, "GET", "/drives/rootfs", undefined, 405);
+  await fault(api, "DELETE", "/machine-config", undefined, 400);
+  await fault(api, "POST", "/actions", { action_type: "InstanceStart" }, 400);
+  await fault(api, "GET", "/drives/rootfs", undefined, 400);
 });
 
 Deno.test("bodies: empty PUT/PATCH, GET with a body, bad JSON and bad UTF-8 are 400s", async () => {

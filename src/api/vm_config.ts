@@ -68,7 +68,7 @@ export class VmConfig {
   #logger?: LoggerConfig;
   #metrics?: MetricsConfig;
 
-  /** @example `new VmConfig({ checkPaths: false })` */
+  /** An empty configuration (Firecracker's defaults). @example `new VmConfig({ checkPaths: false })` */
   constructor(options: VmConfigOptions = {}) {
     this.#checkPaths = options.checkPaths ?? true;
   }

@@ -66,3 +66,28 @@ export type { NetCounters, NetDevice } from "./src/virtio/net/device.ts";
 export type { NetBackend, NetBackendHandlers } from "./src/virtio/net/backend.ts";
 export { TapError } from "./src/virtio/net/tap_backend.ts";
 export { TapSetup, type TapSetupOptions } from "./src/virtio/net/tap_setup.ts";
+export {
+  type ApiServer,
+  type ApiServerOptions,
+  ApiSocketError,
+  startApiServer,
+} from "./src/api/server.ts";
+export { ApiHandler, type ApiHandlerOptions } from "./src/api/api_handler.ts";
+export { MachineController, type MachineControllerOptions } from "./src/api/machine_controller.ts";
+export { VmConfig } from "./src/api/vm_config.ts";
+export type { VmController, VmState } from "./src/api/vm_controller.ts";
+export type { DeviceCounters, VmCounters } from "./src/api/metrics.ts";
+export type { ApiResponse } from "./src/api/api_handler.ts";
+export type {
+  BootSource,
+  Drive,
+  LoggerConfig,
+  MachineConfiguration,
+  MetricsConfig,
+  NetworkInterface,
+  RateLimiter,
+  TokenBucket,
+  VmConfigData,
+} from "./src/api/vm_config_types.ts";
+export { LOGGER_LEVELS } from "./src/api/vm_config_types.ts";
+export type { VirtioDevice } from "./src/virtio/device.ts";

@@ -249,6 +249,10 @@ export const O_RDWR = 2;
 export const O_CLOEXEC = 0o2000000;
 /** open(2): non-blocking. */
 export const O_NONBLOCK = 0o4000;
+/** open(2): create the file when it does not exist. */
+export const O_CREAT = 0o100;
+/** open(2): every write goes to the end of the file. */
+export const O_APPEND = 0o2000;
 /** mmap(2) protections and flags. */
 export const PROT_READ = 1;
 /** mmap(2): writable. */

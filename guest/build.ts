@@ -32,6 +32,7 @@ const program = new Command("deno task guest")
       console.error(`[guest] kernel   ${guest.kernel}`);
       console.error(`[guest] bzImage  ${guest.bzImage}`);
       console.error(`[guest] initrd   ${guest.initrd}`);
+      console.error(`[guest] rootfs   ${guest.rootfs}`);
     }
   });
 

@@ -376,6 +376,7 @@ Deno.test("findCachedGuest takes a directory only once its manifest is written",
       bzImage: `${out}/bzImage`,
       initrd: `${out}/initramfs.cpio`,
       initrdGz: `${out}/initramfs.cpio.gz`,
+      rootfs: `${out}/rootfs.ext4`,
       systemMap: `${out}/System.map`,
       dir: out,
     });

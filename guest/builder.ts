@@ -1,7 +1,7 @@
 /**
  * Builds the default denovmm guest from Debian packages and caches it outside the repository:
  * `${XDG_CACHE_HOME:-~/.cache}/denovmm/guest/<guest hash>/` holds `vmlinux`, `bzImage`,
- * `initramfs.cpio` (and `.cpio.gz`), `System.map` and, written last, `manifest.json`; the
+ * `initramfs.cpio` (and `.cpio.gz`), `rootfs.ext4`, `System.map` and, written last, `manifest.json`; the
  * kernel's work tree is `.../denovmm/build/linux-6.1-<kernel hash>/` and is reused by later runs.
  *
  * @module
@@ -23,6 +23,7 @@ import { withBuildLock } from "./build_lock.ts";
 import { elfFacts } from "./elf_facts.ts";
 import { checkHost } from "./host_tools.ts";
 import { packInitramfs } from "./initramfs.ts";
+import { packRootfs } from "./rootfs.ts";
 import {
   DEFAULT_SOURCES,
   guestHash,
@@ -49,6 +50,8 @@ export interface GuestPaths {
   initrd: string;
   /** The same archive gzipped (`initramfs.cpio.gz`), for hosts where unpacking is cheap. */
   initrdGz: string;
+  /** The same tree as an ext4 image (`rootfs.ext4`) to boot as a root drive (see rootfs.ts). */
+  rootfs: string;
   /** The kernel's symbol table, for looking up addresses in guest crashes. */
   systemMap: string;
   /** The directory holding all of the above and `manifest.json`. */
@@ -100,6 +103,7 @@ export function guestPathsIn(dir: string): GuestPaths {
     bzImage: `${dir}/bzImage`,
     initrd: `${dir}/initramfs.cpio`,
     initrdGz: `${dir}/initramfs.cpio.gz`,
+    rootfs: `${dir}/rootfs.ext4`,
     systemMap: `${dir}/System.map`,
     dir,
   };
@@ -182,16 +186,23 @@ async function buildLocked(
     out: `${tmp}/initramfs.cpio`,
     log: `${workDir}/build.log`,
   });
+  progress("[guest] packing rootfs.ext4 (the same tree as an ext4 root drive)...");
+  await packRootfs({ staging, out: `${tmp}/rootfs.ext4`, log: `${workDir}/build.log` });
   rmSync(staging, { recursive: true, force: true });
   copyFileSync(kernel.vmlinux, `${tmp}/vmlinux`);
   copyFileSync(kernel.bzImage, `${tmp}/bzImage`);
   copyFileSync(kernel.systemMap, `${tmp}/System.map`);
 
   const files = Object.fromEntries(
-    ["vmlinux", "bzImage", "initramfs.cpio", "initramfs.cpio.gz", "System.map"].map((f) => {
-      const bytes = readFileSync(`${tmp}/${f}`);
-      return [f, { size: bytes.length, sha256: createHash("sha256").update(bytes).digest("hex") }];
-    }),
+    ["vmlinux", "bzImage", "initramfs.cpio", "initramfs.cpio.gz", "rootfs.ext4", "System.map"].map(
+      (f) => {
+        const bytes = readFileSync(`${tmp}/${f}`);
+        return [f, {
+          size: bytes.length,
+          sha256: createHash("sha256").update(bytes).digest("hex"),
+        }];
+      },
+    ),
   );
   const manifest = {
     hash,

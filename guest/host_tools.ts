@@ -28,6 +28,7 @@ export const REQUIRED_COMMANDS: readonly (readonly [string, string])[] = [
   ["patch", "patch"],
   ["cpio", "cpio"],
   ["gzip", "gzip"],
+  ["mke2fs", "e2fsprogs"],
 ];
 
 /**

@@ -31,7 +31,7 @@ export const KERNEL_RECIPE_VERSION = 2;
  * console.log(`initramfs recipe v${INITRAMFS_RECIPE_VERSION}`);
  * ```
  */
-export const INITRAMFS_RECIPE_VERSION = 3;
+export const INITRAMFS_RECIPE_VERSION = 4;
 
 /** A file added to the initramfs besides busybox and `/init`. */
 export interface ExtraFile {

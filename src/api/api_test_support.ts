@@ -7,7 +7,9 @@
  */
 
 import { ApiError } from "./api_error.ts";
+import { ApiHandler, type ApiHandlerOptions } from "./api_handler.ts";
 import { type ApiServer, startApiServer } from "./server.ts";
+import type { VmCounters } from "./metrics.ts";
 import type { VmController, VmState } from "./vm_controller.ts";
 import type { VmConfigData } from "./vm_config_types.ts";
 
@@ -24,7 +26,11 @@ export class FakeController implements VmController {
   /** The configuration InstanceStart passed. */
   started?: VmConfigData;
   ctrlAltDels = 0;
-  flushed: string[] = [];
+  /** What counters() reports once started. */
+  vmCounters: VmCounters = {
+    vcpus: [{ pioIn: 0, pioOut: 0, mmioRead: 0, mmioWrite: 0, unhandled: 0 }],
+    devices: [],
+  };
   /** Make start() throw this. */
   startError?: Error;
   pause?: () => Promise<void>;
@@ -63,10 +69,9 @@ export class FakeController implements VmController {
     this.ctrlAltDels++;
   }
 
-  /** @example `await fake.flushMetrics("m.json")` */
-  flushMetrics(path: string): Promise<void> {
-    this.flushed.push(path);
-    return Promise.resolve();
+  /** @example `fake.counters()` */
+  counters(): VmCounters | undefined {
+    return this.#state === "Not started" ? undefined : structuredClone(this.vmCounters);
   }
 }
 
@@ -92,10 +97,15 @@ export interface TestApi extends AsyncDisposable {
  * const r = await api.req("GET", "/");
  * ```
  */
-export async function testApi(controller: VmController, maxBodyBytes?: number): Promise<TestApi> {
+export async function testApi(
+  controller: VmController,
+  maxBodyBytes?: number,
+  handlerOptions: Partial<ApiHandlerOptions> = {},
+): Promise<TestApi> {
   const dir = await Deno.makeTempDir({ prefix: "denovmm-api-" });
   const socketPath = `${dir}/api.sock`;
-  const server = await startApiServer({ socketPath, controller, maxBodyBytes });
+  const handler = new ApiHandler({ controller, ...handlerOptions });
+  const server = await startApiServer({ socketPath, handler, maxBodyBytes });
   const client = Deno.createHttpClient({ proxy: { transport: "unix", path: socketPath } });
   return {
     server,

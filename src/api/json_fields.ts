@@ -43,13 +43,19 @@ export class JsonFields {
    * JsonFields.of({ a: 1 }, ["a", "b"]);
    * ```
    */
-  static of(value: unknown, allowed: readonly string[], where = ""): JsonFields {
+  static of(
+    value: unknown,
+    allowed: readonly string[],
+    where = "",
+    o2: { anyField?: boolean } = {},
+  ): JsonFields {
     if (typeof value !== "object" || value === null || Array.isArray(value)) {
       throw bodyError(
         `invalid type${where ? ` for \`${where}\`` : ""}: ${typeName(value)}, expected an object`,
       );
     }
     const o = value as Record<string, unknown>;
+    if (o2.anyField) return new JsonFields(o, where);
     for (const key of Object.keys(o)) {
       if (!allowed.includes(key)) {
         throw bodyError(
@@ -180,9 +186,18 @@ export class JsonFields {
    * const rl = o.object("rate_limiter", ["bandwidth", "ops"]);
    * ```
    */
-  object(field: string, allowed: readonly string[]): JsonFields | undefined {
+  object(
+    field: string,
+    allowed: readonly string[],
+    o: { anyField?: boolean } = {},
+  ): JsonFields | undefined {
     const v = this.#get(field, false);
     if (v === undefined) return undefined;
-    return JsonFields.of(v, allowed, this.#name(field));
+    return JsonFields.of(v, allowed, this.#name(field), o);
+  }
+
+  /** The object's field names (for maps such as metrics `properties`). @example `o.keys()` */
+  keys(): string[] {
+    return Object.keys(this.#o);
   }
 }

@@ -8,8 +8,11 @@
 
 import { checkKvmAccess, checkMemory, readUserFile } from "../cli/host_checks.ts";
 import type { PvmQuirksMode } from "../cpu/pvm.ts";
+import type { VirtioDevice } from "../virtio/device.ts";
+import { VIRTIO_ID } from "../virtio/device.ts";
 import { Machine, type MachineExit } from "../vmm/machine.ts";
 import { ApiError } from "./api_error.ts";
+import type { DeviceCounters, VmCounters } from "./metrics.ts";
 import type { VmController, VmState } from "./vm_controller.ts";
 import type { VmConfigData } from "./vm_config_types.ts";
 import { toMachineFields } from "./vm_to_machine.ts";
@@ -20,13 +23,27 @@ export interface MachineControllerOptions {
   pvmQuirks?: PvmQuirksMode;
   /** Receives guest console output (default: written to stdout). */
   consoleOutput?: (bytes: Uint8Array) => void;
+  /** Where the guest console is (default the 16550A, ttyS0, as in Firecracker). */
+  console?: "serial" | "virtio";
   /** `/dev/kvm` path. */
   kvmPath?: string;
+  /** Called with the machine once it runs (to attach a terminal, say). */
+  onStarted?: (machine: Machine) => void;
 }
 
-/** The Machine methods this controller uses when the Machine has them (see the report). */
-interface OptionalMachineMethods {
-  sendCtrlAltDel?: () => boolean;
+/** Firecracker's metrics component names by virtio device ID. */
+const KIND: Readonly<Record<number, string>> = {
+  [VIRTIO_ID.NET]: "net",
+  [VIRTIO_ID.BLOCK]: "block",
+  [VIRTIO_ID.CONSOLE]: "console",
+  [VIRTIO_ID.RNG]: "entropy",
+  [VIRTIO_ID.VSOCK]: "vsock",
+};
+
+function countersOf(d: VirtioDevice): Readonly<Record<string, number>> | undefined {
+  const c = (d as { counters?: unknown }).counters;
+  if (typeof c !== "object" || c === null) return undefined;
+  return c as Record<string, number>;
 }
 
 /**
@@ -42,10 +59,12 @@ interface OptionalMachineMethods {
 export class MachineController implements VmController {
   readonly #o: MachineControllerOptions;
   #machine?: Machine;
-  #driveIds: string[] = [];
+  #starting = false;
+  /** API ids of the devices that have one (drive ids; interface ids once virtio-net is wired). */
+  readonly #apiIds = new Map<VirtioDevice, string>();
   readonly #exited = Promise.withResolvers<MachineExit>();
 
-  /** @example `new MachineController({ pvmQuirks: "auto" })` */
+  /** A controller with no VM yet. @example `new MachineController({ pvmQuirks: "auto" })` */
   constructor(o: MachineControllerOptions = {}) {
     this.#o = o;
   }
@@ -60,9 +79,10 @@ export class MachineController implements VmController {
     return this.#machine;
   }
 
-  /** @example `controller.state()` */
+  /** "Not started", "Running" or "Paused". @example `controller.state()` */
   state(): VmState {
-    return this.#machine === undefined ? "Not started" : "Running";
+    if (this.#machine === undefined) return "Not started";
+    return this.#machine.paused ? "Paused" : "Running";
   }
 
   /**
@@ -75,33 +95,47 @@ export class MachineController implements VmController {
    * ```
    */
   async start(config: VmConfigData): Promise<void> {
-    if (this.#machine !== undefined) throw new Error("The VM is already started");
-    const f = toMachineFields(config);
-    checkMemory(f.memMiB);
-    checkKvmAccess();
-    const kernel = await readUserFile("kernel", f.kernelPath);
-    const initrd = f.initrdPath ? await readUserFile("initrd", f.initrdPath) : undefined;
-    const machine = Machine.create({
-      kernel,
-      initrd,
-      cmdline: f.cmdline,
-      memMiB: f.memMiB,
-      cpus: f.cpus,
-      cpuTemplate: f.cpuTemplate,
-      pvmQuirks: this.#o.pvmQuirks ?? "auto",
-      consoleOutput: this.#o.consoleOutput ?? ((b) => void Deno.stdout.writeSync(b)),
-      kvmPath: this.#o.kvmPath,
-      disks: f.disks,
-      console: "serial",
-    });
-    this.#machine = machine;
-    this.#driveIds = f.driveIds;
-    machine.start();
-    machine.exited.then((e) => this.#exited.resolve(e));
+    if (this.#machine !== undefined || this.#starting) throw new Error("The VM is already started");
+    this.#starting = true;
+    try {
+      const f = toMachineFields(config);
+      checkMemory(f.memMiB);
+      checkKvmAccess();
+      const kernel = await readUserFile("kernel", f.kernelPath);
+      const initrd = f.initrdPath ? await readUserFile("initrd", f.initrdPath) : undefined;
+      const machine = Machine.create({
+        kernel,
+        initrd,
+        cmdline: f.cmdline,
+        memMiB: f.memMiB,
+        cpus: f.cpus,
+        cpuTemplate: f.cpuTemplate,
+        pvmQuirks: this.#o.pvmQuirks ?? "auto",
+        consoleOutput: this.#o.consoleOutput ?? ((b) => void Deno.stdout.writeSync(b)),
+        kvmPath: this.#o.kvmPath,
+        disks: f.disks,
+        // MERGE POINT (net branch): pass `nets: f.nets` here once MachineConfig has `nets`.
+        console: this.#o.console ?? "serial",
+      });
+      machine.disks.forEach((d, i) => this.#apiIds.set(d, f.driveIds[i]));
+      // MERGE POINT (net branch): machine.nets.forEach((n, i) => this.#apiIds.set(n, f.ifaceIds[i]));
+      this.#machine = machine;
+      machine.start();
+      machine.exited.then((e) => this.#exited.resolve(e));
+      this.#o.onStarted?.(machine);
+    } finally {
+      this.#starting = false;
+    }
+  }
+
+  #running(): Machine {
+    const m = this.#machine;
+    if (m === undefined) throw new ApiError(400, "The microVM is not running.");
+    return m;
   }
 
   /**
-   * Presses Ctrl-Alt-Del through the Machine's i8042, when the Machine exposes it.
+   * Presses Ctrl-Alt-Del through the Machine's i8042.
    *
    * @example
    * ```ts
@@ -109,44 +143,48 @@ export class MachineController implements VmController {
    * ```
    */
   sendCtrlAltDel(): void {
-    const m = this.#machine as (Machine & OptionalMachineMethods) | undefined;
-    if (m === undefined) throw new ApiError(400, "The microVM is not running.");
-    if (typeof m.sendCtrlAltDel !== "function") {
-      throw new ApiError(400, "SendCtrlAltDel is not supported by this denovmm build yet.");
-    }
-    if (!m.sendCtrlAltDel()) {
+    if (!this.#running().sendCtrlAltDel()) {
       throw new ApiError(
         400,
-        "The guest is not reading its keyboard (i8042 scanning off, or an earlier Ctrl-Alt-Del is still unread).",
+        "The guest is not reading its keyboard (no i8042 keyboard driver, scanning off, or an " +
+          "earlier Ctrl-Alt-Del is still unread).",
       );
     }
   }
 
+  /** Parks every vCPU (see {@link Machine.pause}). @example `await controller.pause()` */
+  async pause(): Promise<void> {
+    await this.#running().pause();
+  }
+
+  /** Lets the vCPUs run again. @example `await controller.resume()` */
+  resume(): Promise<void> {
+    this.#running().resume();
+    return Promise.resolve();
+  }
+
   /**
-   * Appends one JSON line of counters to `metricsPath`: a timestamp, per-vCPU exit counts and
-   * per-drive block counters keyed by drive id.
+   * The machine's cumulative counters: per-vCPU exits and every device that has `counters`,
+   * named by its API id (drive id) or its device name.
    *
    * @example
    * ```ts
-   * await controller.flushMetrics("metrics.json");
+   * controller.counters()?.devices[0]; // { kind: "block", id: "rootfs", counters: { reads: 12, ... } }
    * ```
    */
-  async flushMetrics(metricsPath: string): Promise<void> {
+  counters(): VmCounters | undefined {
     const m = this.#machine;
-    const block: Record<string, unknown> = {};
-    m?.disks.forEach((d, i) => (block[this.#driveIds[i] ?? d.name] = { ...d.counters }));
-    const record = {
-      utc_timestamp_ms: Date.now(),
-      vcpu: m?.vcpuCounters.map((c) => ({ ...c })) ?? [],
-      block,
-    };
-    try {
-      await Deno.writeTextFile(metricsPath, JSON.stringify(record) + "\n", { append: true });
-    } catch (e) {
-      throw new ApiError(
-        400,
-        `Cannot write metrics to ${metricsPath}: ${e instanceof Error ? e.message : String(e)}`,
-      );
+    if (m === undefined) return undefined;
+    const devices: DeviceCounters[] = [];
+    for (const d of m.virtioDevices) {
+      const counters = countersOf(d);
+      if (counters === undefined) continue;
+      devices.push({
+        kind: KIND[d.deviceId] ?? `virtio${d.deviceId}`,
+        id: this.#apiIds.get(d) ?? d.name,
+        counters,
+      });
     }
+    return { vcpus: m.vcpuCounters, devices };
   }
 }

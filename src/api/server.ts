@@ -6,12 +6,14 @@
  * @module
  */
 
+import { reasonOf } from "../cli/host_checks.ts";
 import { logger } from "../log.ts";
 import { ApiError } from "./api_error.ts";
 import { ApiHandler, type ApiResponse } from "./api_handler.ts";
 import { DEFAULT_MAX_BODY_BYTES, readBody } from "./body_reader.ts";
 import type { VmConfig } from "./vm_config.ts";
 import type { VmController } from "./vm_controller.ts";
+import { socketPathProblem } from "./socket_path.ts";
 
 const log = logger("api");
 
@@ -19,7 +21,10 @@ const log = logger("api");
 export interface ApiServerOptions {
   /** Where to create the Unix socket; it must not exist yet. */
   socketPath: string;
-  controller: VmController;
+  /** The VM; ignored when `handler` is given. */
+  controller?: VmController;
+  /** The request handler to serve (default: a new one for `controller`, `config`, `instanceId`). */
+  handler?: ApiHandler;
   /** A configuration to start from (e.g. from `--config-file`). */
   config?: VmConfig;
   /** Reported as `id` by `GET /`. */
@@ -34,8 +39,19 @@ export interface ApiServer extends AsyncDisposable {
   readonly socketPath: string;
   /** The configuration the API edits. */
   readonly config: VmConfig;
-  /** Stops accepting requests, waits for those in flight and removes the socket file. */
+  /** The handler behind the socket. */
+  readonly handler: ApiHandler;
+  /**
+   * Stops accepting requests, waits for those in flight, removes the socket file and closes
+   * the handler (last metrics line, log file).
+   */
   shutdown(): Promise<void>;
+}
+
+/** The API socket path cannot be used (taken, stale, not a socket). */
+export class ApiSocketError extends Error {
+  /** "ApiSocketError". */
+  override name = "ApiSocketError";
 }
 
 function toResponse(r: ApiResponse): Response {
@@ -65,8 +81,9 @@ function internalError(e: unknown): Response {
 }
 
 /**
- * Starts serving the API on `socketPath`. Throws when the path already exists (as Firecracker
- * does: a stale socket is the caller's to remove) or cannot be bound.
+ * Starts serving the API on `socketPath`. Throws an {@link ApiSocketError} when something is
+ * already at the path (as Firecracker does: a stale socket is the caller's to remove; the
+ * message says whether it is in use or stale) or it cannot be bound.
  *
  * @example
  * ```ts
@@ -76,27 +93,52 @@ function internalError(e: unknown): Response {
  */
 export async function startApiServer(o: ApiServerOptions): Promise<ApiServer> {
   const limit = o.maxBodyBytes ?? DEFAULT_MAX_BODY_BYTES;
-  const handler = new ApiHandler({
-    controller: o.controller,
+  if (o.handler === undefined && o.controller === undefined) {
+    throw new Error("startApiServer needs a controller or a handler");
+  }
+  const problem = await socketPathProblem(o.socketPath);
+  if (problem !== undefined) throw new ApiSocketError(problem);
+  const handler = o.handler ?? new ApiHandler({
+    controller: o.controller!,
     config: o.config,
     instanceId: o.instanceId,
   });
-  let exists = false;
+  const listening = Promise.withResolvers<void>();
+  let server: Deno.HttpServer<Deno.UnixAddr>;
   try {
-    Deno.lstatSync(o.socketPath);
-    exists = true;
-  } catch { /* the usual case: nothing there */ }
-  if (exists) {
-    throw new Error(
-      `The API socket path ${o.socketPath} already exists; remove it or choose another path`,
+    server = serve(o.socketPath, () => listening.resolve(), handler, limit);
+  } catch (e) {
+    throw new ApiSocketError(
+      `Cannot create the API socket ${o.socketPath}: ${reasonOf(e)}`,
     );
   }
-  const listening = Promise.withResolvers<void>();
-  const server = Deno.serve({
-    path: o.socketPath,
-    onListen: () => listening.resolve(),
-    onError: internalError,
-  }, async (req) => {
+  await listening.promise;
+  log.info(`API server listening on ${o.socketPath}`);
+  let done: Promise<void> | undefined;
+  const shutdown = () =>
+    done ??= (async () => {
+      await server.shutdown();
+      try {
+        Deno.removeSync(o.socketPath);
+      } catch { /* already gone */ }
+      await handler.close();
+    })();
+  return {
+    socketPath: o.socketPath,
+    config: handler.config,
+    handler,
+    shutdown,
+    [Symbol.asyncDispose]: shutdown,
+  };
+}
+
+function serve(
+  socketPath: string,
+  onListen: () => void,
+  handler: ApiHandler,
+  limit: number,
+): Deno.HttpServer<Deno.UnixAddr> {
+  return Deno.serve({ path: socketPath, onListen, onError: internalError }, async (req) => {
     try {
       let text: string;
       let path: string;
@@ -116,20 +158,4 @@ export async function startApiServer(o: ApiServerOptions): Promise<ApiServer> {
       return internalError(e);
     }
   });
-  await listening.promise;
-  log.info(`API server listening on ${o.socketPath}`);
-  let done: Promise<void> | undefined;
-  const shutdown = () =>
-    done ??= (async () => {
-      await server.shutdown();
-      try {
-        Deno.removeSync(o.socketPath);
-      } catch { /* already gone */ }
-    })();
-  return {
-    socketPath: o.socketPath,
-    config: handler.config,
-    shutdown,
-    [Symbol.asyncDispose]: shutdown,
-  };
 }

@@ -47,20 +47,20 @@ Deno.test("GET /, /version and the default machine-config mirror Firecracker's s
   });
 });
 
-Deno.test("unknown paths are 404, wrong methods 405 with Allow, both JSON faults", async () => {
+Deno.test("unknown paths and wrong methods are 400 JSON faults, as in Firecracker (with Allow)", async () => {
   await using api = await testApi(new FakeController());
   assert.match(
-    await fault(api, "GET", "/nope", undefined, 404),
+    await fault(api, "GET", "/nope", undefined, 400),
     /Invalid request method and\/or path: GET \/nope/,
   );
-  await fault(api, "PUT", "/drives/a/b", drive("a", "x"), 404);
-  await fault(api, "GET", "/vm/config/extra", undefined, 404);
+  await fault(api, "PUT", "/drives/a/b", drive("a", "x"), 400);
+  await fault(api, "GET", "/vm/config/extra", undefined, 400);
   const r = await api.req("PUT", "/vm", { state: "Paused" });
-  assert.equal(r.status, 405);
+  assert.equal(r.status, 400);
   assert.equal(r.headers.get("allow"), "PATCH");
-  await fault(api, "DELETE", "/machine-config", undefined, 405);
-  await fault(api, "POST", "/actions", { action_type: "InstanceStart" }, 405);
-  await fault(api, "GET", "/drives/rootfs", undefined, 405);
+  await fault(api, "DELETE", "/machine-config", undefined, 400);
+  await fault(api, "POST", "/actions", { action_type: "InstanceStart" }, 400);
+  await fault(api, "GET", "/drives/rootfs", undefined, 400);
 });
 
 Deno.test("bodies: empty PUT/PATCH, GET with a body, bad JSON and bad UTF-8 are 400s", async () => {
@@ -433,23 +433,16 @@ Deno.test("network interfaces are stored, checked, and make InstanceStart fail c
   );
   assert.match(
     await fault(api, "PUT", "/actions", { action_type: "InstanceStart" }),
-    /virtio-net is not implemented in denovmm yet/,
+    /virtio-net is not part of this denovmm build yet/,
   );
   assert.equal(fake.started, undefined);
   assert.equal((await api.req("GET", "/")).json!.state, "Not started");
 });
 
-Deno.test("logger and metrics", async () => {
+Deno.test("logger: PUT /logger validates, opens the file, routes denovmm's logs into it", async () => {
   const fake = new FakeController();
   await using api = await testApi(fake);
-  assert.equal(
-    (await api.req("PUT", "/logger", {
-      log_path: `${api.dir}/log`,
-      level: "debug",
-      show_level: true,
-    })).status,
-    204,
-  );
+  const logPath = `${api.dir}/fc.log`;
   assert.match(
     await fault(api, "PUT", "/logger", { level: "Loud" }),
     /unknown variant `Loud` for `level`/,
@@ -458,23 +451,123 @@ Deno.test("logger and metrics", async () => {
     await fault(api, "PUT", "/logger", { show_level: 1 }),
     /invalid type for `show_level`/,
   );
-  // FlushMetrics without a sink is a no-op, as in Firecracker.
-  assert.equal((await api.req("PUT", "/actions", { action_type: "FlushMetrics" })).status, 204);
-  assert.deepEqual(fake.flushed, []);
-  assert.match(await fault(api, "PUT", "/metrics", {}), /missing field `metrics_path`/);
+  assert.match(
+    await fault(api, "PUT", "/logger", { log_path: `${api.dir}/no/such/dir/log` }),
+    /Cannot open the log file .*no such directory/,
+  );
   assert.equal(
-    (await api.req("PUT", "/metrics", { metrics_path: `${api.dir}/metrics` })).status,
+    (await api.req("GET", "/vm/config")).json!.logger,
+    null,
+    "a refused PUT stores nothing",
+  );
+  assert.equal(
+    (await api.req("PUT", "/logger", {
+      log_path: logPath,
+      level: "debug",
+      show_level: true,
+      show_log_origin: true,
+    })).status,
+    204,
+  );
+  const cfg = (await api.req("GET", "/vm/config")).json!;
+  assert.deepEqual(cfg.logger, {
+    level: "Debug",
+    log_path: logPath,
+    show_level: true,
+    show_log_origin: true,
+  });
+  // The API logs each request at debug level: that line is now in the file.
+  await api.req("GET", "/machine-config");
+  const text = await Deno.readTextFile(logPath);
+  assert.match(
+    text,
+    /^\d{4}-\d\d-\d\dT\S+Z \[anonymous-instance:main:DEBUG:denovmm\.api\] GET \/machine-config -> 200$/m,
+  );
+});
+
+Deno.test("metrics: PUT /metrics once, FlushMetrics appends Firecracker-style JSON lines", async () => {
+  const fake = new FakeController();
+  await using api = await testApi(fake);
+  const f = await files(api);
+  const path = `${api.dir}/metrics.json`;
+  // FlushMetrics without a metrics file is a no-op, as in Firecracker.
+  assert.equal((await api.req("PUT", "/actions", { action_type: "FlushMetrics" })).status, 204);
+  assert.match(await fault(api, "PUT", "/metrics", {}), /missing field `metrics_path`/);
+  assert.match(
+    await fault(api, "PUT", "/metrics", { metrics_path: path, properties: { a: 1 } }),
+    /invalid type for `properties.a`: integer 1, expected a string/,
+  );
+  assert.match(
+    await fault(api, "PUT", "/metrics", { metrics_path: `${api.dir}/none/m` }),
+    /Cannot open the metrics file/,
+  );
+  assert.equal(
+    (await api.req("PUT", "/metrics", { metrics_path: path, properties: { customer: "c1" } }))
+      .status,
     204,
   );
   assert.match(
     await fault(api, "PUT", "/metrics", { metrics_path: `${api.dir}/m2` }),
     /Reinitialization of metrics/,
   );
+  await api.req("PUT", "/boot-source", { kernel_image_path: f.kernel });
+  await api.req("PUT", "/actions", { action_type: "InstanceStart" });
+  fake.vmCounters = {
+    vcpus: [{ pioIn: 5, pioOut: 7, mmioRead: 1, mmioWrite: 2, unhandled: 0 }],
+    devices: [{ kind: "block", id: "rootfs", counters: { reads: 3, readBytes: 1536 } }],
+  };
   assert.equal((await api.req("PUT", "/actions", { action_type: "FlushMetrics" })).status, 204);
-  assert.deepEqual(fake.flushed, [`${api.dir}/metrics`]);
-  const cfg = (await api.req("GET", "/vm/config")).json!;
-  assert.deepEqual(cfg.logger, { level: "Debug", log_path: `${api.dir}/log`, show_level: true });
-  assert.deepEqual(cfg.metrics, { metrics_path: `${api.dir}/metrics` });
+  fake.vmCounters = {
+    vcpus: [{ pioIn: 6, pioOut: 7, mmioRead: 1, mmioWrite: 2, unhandled: 0 }],
+    devices: [{ kind: "block", id: "rootfs", counters: { reads: 5, readBytes: 2048 } }],
+  };
+  assert.equal((await api.req("PUT", "/actions", { action_type: "FlushMetrics" })).status, 204);
+  const lines = (await Deno.readTextFile(path)).trim().split("\n").map((l) => JSON.parse(l));
+  assert.equal(lines.length, 2);
+  const [a, b] = lines;
+  assert.equal(typeof a.utc_timestamp_ms, "number");
+  assert.deepEqual(a.properties, { customer: "c1" });
+  assert.equal(a.vcpu.exit_io_in, 5);
+  assert.equal(a.vcpu_0.exit_io_out, 7);
+  assert.equal(a.block.read_count, 3);
+  assert.equal(a.block_rootfs.read_bytes, 1536);
+  assert.equal(a.put_api_requests.boot_source_count, 1);
+  assert.equal(a.put_api_requests.metrics_fails, 4);
+  // The second line holds what changed since the first, as Firecracker's counters do.
+  assert.equal(b.vcpu.exit_io_in, 1);
+  assert.equal(b.vcpu.exit_io_out, 0);
+  assert.equal(b.block_rootfs.read_count, 2);
+  assert.equal(b.block_rootfs.read_bytes, 512);
+  assert.equal(b.put_api_requests.actions_count, 1);
+  assert.equal(b.put_api_requests.boot_source_count, 0);
+  assert.deepEqual((await api.req("GET", "/vm/config")).json!.metrics, {
+    metrics_path: path,
+    properties: { customer: "c1" },
+  });
+});
+
+Deno.test("metrics: InstanceStart starts the periodic flush; closing writes a last line", async () => {
+  const fake = new FakeController();
+  const path = await Deno.makeTempFile();
+  {
+    await using api = await testApi(fake, undefined, { metricsPeriodMs: 50 });
+    const f = await files(api);
+    await api.req("PUT", "/metrics", { metrics_path: path });
+    await new Promise((r) => setTimeout(r, 200));
+    assert.equal(await Deno.readTextFile(path), "", "no periodic line before InstanceStart");
+    await api.req("PUT", "/boot-source", { kernel_image_path: f.kernel });
+    await api.req("PUT", "/actions", { action_type: "InstanceStart" });
+    await new Promise((r) => setTimeout(r, 400));
+    const n = (await Deno.readTextFile(path)).trim().split("\n").length;
+    assert.ok(n >= 2, `${n} periodic lines in 400 ms at a 50 ms period`);
+  }
+  // Closing the server wrote a last line; nothing comes after it.
+  const before = (await Deno.readTextFile(path)).trim().split("\n");
+  assert.ok(before.every((l) => typeof JSON.parse(l).utc_timestamp_ms === "number"));
+  await new Promise((r) => setTimeout(r, 200));
+  const after = (await Deno.readTextFile(path)).trim().split("\n");
+  assert.equal(after.length, before.length, "no line after close");
+  await Deno.remove(path);
 });
 
 Deno.test("InstanceStart boots the configuration, then pre-boot requests are refused", async () => {
@@ -616,13 +709,43 @@ Deno.test("a client that hangs up mid-request does not disturb the server", asyn
   assert.equal(r.json!.vcpu_count, 1);
 });
 
-Deno.test("startApiServer refuses a socket path that exists", async () => {
+Deno.test("startApiServer refuses a path in use, a stale socket and a non-socket, saying which", async () => {
   const dir = await Deno.makeTempDir();
   try {
-    await Deno.writeTextFile(`${dir}/api.sock`, "");
+    const controller = new FakeController();
+    await Deno.writeTextFile(`${dir}/file`, "");
     await assert.rejects(
-      startApiServer({ socketPath: `${dir}/api.sock`, controller: new FakeController() }),
-      /already exists/,
+      startApiServer({ socketPath: `${dir}/file`, controller }),
+      /exists and is not a socket/,
+    );
+    const live = Deno.listen({ transport: "unix", path: `${dir}/live.sock` });
+    await assert.rejects(
+      startApiServer({ socketPath: `${dir}/live.sock`, controller }),
+      /is in use by a running process/,
+    );
+    live.close();
+    // A process killed while listening leaves its socket file behind: a stale socket.
+    const stale = `${dir}/stale.sock`;
+    const child = new Deno.Command(Deno.execPath(), {
+      args: [
+        "eval",
+        `Deno.listen({ transport: "unix", path: ${
+          JSON.stringify(stale)
+        } }); console.log("up"); setTimeout(() => {}, 60000);`,
+      ],
+      stdout: "piped",
+    }).spawn();
+    const reader = child.stdout.getReader();
+    await reader.read();
+    child.kill("SIGKILL");
+    await child.status;
+    reader.releaseLock();
+    await child.stdout.cancel();
+    assert.ok(Deno.lstatSync(stale).isSocket);
+    await assert.rejects(startApiServer({ socketPath: stale, controller }), /is stale .*rm -f/);
+    await assert.rejects(
+      startApiServer({ socketPath: `${dir}/no/dir/api.sock`, controller }),
+      /Cannot create the API socket .*no\/dir\/api\.sock/,
     );
   } finally {
     await Deno.remove(dir, { recursive: true });

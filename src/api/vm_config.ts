@@ -68,7 +68,7 @@ export class VmConfig {
   #logger?: LoggerConfig;
   #metrics?: MetricsConfig;
 
-  /** @example `new VmConfig({ checkPaths: false })` */
+  /** An empty configuration (Firecracker's defaults). @example `new VmConfig({ checkPaths: false })` */
   constructor(options: VmConfigOptions = {}) {
     this.#checkPaths = options.checkPaths ?? true;
   }
@@ -112,23 +112,36 @@ export class VmConfig {
     }
     const c = new VmConfig(options);
     const present = (k: string) => o[k] !== undefined && o[k] !== null;
-    if (present("boot-source")) c.putBootSource(o["boot-source"]);
-    if (present("machine-config")) c.putMachineConfig(o["machine-config"]);
+    // Errors name where in the file they are: "drives[1]: missing field `is_read_only`".
+    const at = (where: string, f: () => void) => {
+      try {
+        f();
+      } catch (e) {
+        if (e instanceof ApiError) throw new ApiError(e.status, `${where}: ${e.message}`);
+        throw e;
+      }
+    };
+    if (present("boot-source")) at("boot-source", () => c.putBootSource(o["boot-source"]));
+    if (present("machine-config")) {
+      at("machine-config", () => c.putMachineConfig(o["machine-config"]));
+    }
     for (const [k, put] of [["drives", "drive_id"], ["network-interfaces", "iface_id"]] as const) {
       if (!present(k)) continue;
       const list = o[k];
       if (!Array.isArray(list)) throw new ApiError(400, `"${k}" must be an array.`);
-      for (const item of list) {
+      list.forEach((item, i) => {
         const id = typeof item === "object" && item !== null
           ? (item as Record<string, unknown>)[put]
           : undefined;
         const pathId = typeof id === "string" ? id : "";
-        if (k === "drives") c.putDrive(pathId, item);
-        else c.putNetworkInterface(pathId, item);
-      }
+        at(`${k}[${i}]`, () => {
+          if (k === "drives") c.putDrive(pathId, item);
+          else c.putNetworkInterface(pathId, item);
+        });
+      });
     }
-    if (present("logger")) c.putLogger(o.logger);
-    if (present("metrics")) c.putMetrics(o.metrics);
+    if (present("logger")) at("logger", () => c.putLogger(o.logger));
+    if (present("metrics")) at("metrics", () => c.putMetrics(o.metrics));
     return c;
   }
 

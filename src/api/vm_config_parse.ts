@@ -397,8 +397,14 @@ export function parseLogger(body: unknown): LoggerConfig {
  * ```
  */
 export function parseMetrics(body: unknown): MetricsConfig {
-  const o = JsonFields.of(body, ["metrics_path"]);
+  const o = JsonFields.of(body, ["metrics_path", "properties"]);
   const path = o.string("metrics_path", { required: true });
   if (path.length === 0) throw new ApiError(400, "The metrics path is empty.");
-  return { metrics_path: path };
+  const props = o.object("properties", [], { anyField: true });
+  let properties: Record<string, string> | undefined;
+  if (props !== undefined) {
+    properties = {};
+    for (const k of props.keys()) properties[k] = props.string(k, { required: true });
+  }
+  return { metrics_path: path, ...(properties !== undefined ? { properties } : {}) };
 }

@@ -1,11 +1,13 @@
 /**
- * What the API server asks of a VM. The server keeps the configuration and the rules of the
- * API; the controller boots and drives the machine. A fake controller makes the server testable
- * without KVM; {@link MachineController} (machine_controller.ts) is the real one.
+ * What the API server asks of a VM. The server keeps the configuration, the rules of the API,
+ * the logger and the metrics; the controller boots and drives the machine and reports its
+ * counters. A fake controller makes the server testable without KVM; {@link MachineController}
+ * (machine_controller.ts) is the real one.
  *
  * @module
  */
 
+import type { VmCounters } from "./metrics.ts";
 import type { VmConfigData } from "./vm_config_types.ts";
 
 /** The instance states Firecracker reports in `GET /`. */
@@ -22,7 +24,7 @@ export type VmState = "Not started" | "Running" | "Paused";
  *   state: () => "Not started",
  *   start: async () => {},
  *   sendCtrlAltDel: () => {},
- *   flushMetrics: async () => {},
+ *   counters: () => undefined,
  * };
  * ```
  */
@@ -33,8 +35,8 @@ export interface VmController {
   start(config: VmConfigData): Promise<void>;
   /** Presses Ctrl-Alt-Del on the guest's keyboard. */
   sendCtrlAltDel(): void;
-  /** Appends one metrics record to `metricsPath` (FlushMetrics). */
-  flushMetrics(metricsPath: string): Promise<void>;
+  /** The running VM's cumulative counters (undefined before start), for the metrics. */
+  counters(): VmCounters | undefined;
   /** Pauses the vCPUs (`PATCH /vm {"state": "Paused"}`); absent when unsupported. */
   pause?(): Promise<void>;
   /** Resumes paused vCPUs; absent when unsupported. */

@@ -16,7 +16,7 @@ import { Cmdline } from "../boot/cmdline.ts";
 import { DEFAULT_CMDLINE, type MachineConfig } from "../vmm/machine.ts";
 import type { DiskConfig } from "../vmm/machine_devices.ts";
 import { ApiError } from "./api_error.ts";
-import type { VmConfigData } from "./vm_config_types.ts";
+import type { NetworkInterface, VmConfigData } from "./vm_config_types.ts";
 
 /** Firecracker's command line when `boot_args` is absent (for reference; see the module doc). */
 export const FIRECRACKER_DEFAULT_BOOT_ARGS =
@@ -31,11 +31,38 @@ export interface MachineFields
   disks: DiskConfig[];
   /** The drive ids in `disks` order, to name per-disk metrics. */
   driveIds: string[];
+  /** The network interfaces for the Machine (see {@link toNetConfigs}). */
+  nets: never[];
+  /** The interface ids in `nets` order, to name per-interface metrics. */
+  ifaceIds: string[];
+}
+
+/**
+ * MERGE POINT (net branch): maps the API's network interfaces to the Machine's `NetConfig`s.
+ * This branch has no virtio-net, so any interface refuses InstanceStart with a clear 400.
+ * With the net branch: return `ifaces.map((n) => ({ tap: n.host_dev_name, mac: n.guest_mac }))`
+ * (refusing `mtu` unless the device advertises VIRTIO_NET_F_MTU), type the result `NetConfig[]`
+ * in {@link MachineFields}, and pass `nets` to `Machine.create` in machine_controller.ts.
+ *
+ * @example
+ * ```ts
+ * toNetConfigs([]); // []
+ * ```
+ */
+export function toNetConfigs(ifaces: readonly NetworkInterface[]): never[] {
+  if (ifaces.length > 0) {
+    throw new ApiError(
+      400,
+      `Start microvm error: network interface ${ifaces[0].iface_id} cannot be created: ` +
+        "virtio-net is not part of this denovmm build yet.",
+    );
+  }
+  return [];
 }
 
 /**
  * Maps the configuration to MachineConfig fields, or throws the 400 InstanceStart answers:
- * no boot source, or a network interface (virtio-net does not exist yet).
+ * no boot source, or a network interface this build cannot create ({@link toNetConfigs}).
  *
  * @example
  * ```ts
@@ -50,13 +77,7 @@ export function toMachineFields(c: VmConfigData): MachineFields {
       "Start microvm error: Cannot start the VM because the kernel was not configured (PUT /boot-source).",
     );
   }
-  if (c.networkInterfaces.length > 0) {
-    throw new ApiError(
-      400,
-      `Start microvm error: network interface ${c.networkInterfaces[0].iface_id} cannot be ` +
-        "created: virtio-net is not implemented in denovmm yet.",
-    );
-  }
+  const nets = toNetConfigs(c.networkInterfaces);
   const cmdline = Cmdline.parse(c.bootSource.boot_args ?? DEFAULT_CMDLINE);
   const root = c.drives.find((d) => d.is_root_device);
   const ordered = root ? [root, ...c.drives.filter((d) => d !== root)] : c.drives;
@@ -77,5 +98,7 @@ export function toMachineFields(c: VmConfigData): MachineFields {
     cpuTemplate: m.cpu_template === "None" ? "host" : m.cpu_template,
     disks: ordered.map((d) => ({ path: d.path_on_host, readOnly: d.is_read_only })),
     driveIds: ordered.map((d) => d.drive_id),
+    nets,
+    ifaceIds: c.networkInterfaces.map((n) => n.iface_id),
   };
 }

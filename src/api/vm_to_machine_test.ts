@@ -2,7 +2,7 @@ import assert from "node:assert/strict";
 import { DEFAULT_CMDLINE } from "../vmm/machine.ts";
 import { ApiError } from "./api_error.ts";
 import { VmConfig } from "./vm_config.ts";
-import { toMachineFields } from "./vm_to_machine.ts";
+import { toMachineFields, toNetConfigs } from "./vm_to_machine.ts";
 
 function config(): VmConfig {
   return new VmConfig({ checkPaths: false });
@@ -59,7 +59,10 @@ Deno.test("no boot source, or a network interface, cannot start", () => {
   );
   c.putBootSource({ kernel_image_path: "k" });
   c.putNetworkInterface("eth0", { iface_id: "eth0", host_dev_name: "tap0" });
-  assert.throws(() => toMachineFields(c.snapshot()), /virtio-net is not implemented/);
+  assert.throws(
+    () => toMachineFields(c.snapshot()),
+    /virtio-net is not part of this denovmm build/,
+  );
 });
 
 Deno.test("fromJson reads Firecracker's config-file shape and round-trips through toJSON", () => {
@@ -91,4 +94,18 @@ Deno.test("fromJson reads Firecracker's config-file shape and round-trips throug
     () => VmConfig.fromJson({ ...file, drives: [{ drive_id: 7 }] }, { checkPaths: false }),
     ApiError,
   );
+});
+
+Deno.test("toNetConfigs, the net merge point: no interface maps to none, any refuses clearly", () => {
+  assert.deepEqual(toNetConfigs([]), []);
+  assert.throws(
+    () => toNetConfigs([{ iface_id: "net1", host_dev_name: "tap0" }]),
+    (e) =>
+      e instanceof ApiError && e.status === 400 &&
+      /network interface net1 cannot be created/.test(e.message),
+  );
+  const c = config();
+  c.putBootSource({ kernel_image_path: "k" });
+  const f = toMachineFields(c.snapshot());
+  assert.deepEqual([f.nets, f.ifaceIds], [[], []]);
 });

@@ -15,6 +15,7 @@ import { LOG_LEVELS, setupLogging } from "../log.ts";
 import { DEFAULT_CMDLINE } from "../vmm/machine.ts";
 import { intIn, oneOf } from "./parse.ts";
 import { runVm } from "./run_command.ts";
+import { apiCommand, runFromRunCommand, wantsApi } from "./api_command.ts";
 import { UsageError } from "./usage_error.ts";
 
 /** Exit code for bad usage. */
@@ -69,9 +70,18 @@ function vmCommand(name: string, description: string, buildGuest: boolean) {
         .choices(["serial", "virtio"] as const)
         .default("serial" as const),
     )
+    .option("--api-sock <path>", "also serve the Firecracker-compatible API on this Unix socket")
+    .option("--config-file <path>", "boot the VM a Firecracker configuration file describes")
+    .option("--no-api", "with --config-file: no API socket (Firecracker's --no-api)")
+    .option("--id <id>", "instance id for the API's GET / and log lines")
     .argument("[init-args...]", "arguments for the guest's init, after --")
-    .action(async (initArgs, o) => {
+    .action(async (initArgs, o, cmd) => {
       setupLogging(o.logLevel);
+      if (wantsApi(o)) {
+        const source = (k: string) => cmd.getOptionValueSource(k as never);
+        Deno.exitCode = await runFromRunCommand(initArgs, o, source, buildGuest);
+        return;
+      }
       Deno.exitCode = await runVm({
         kernel: o.kernel,
         initrd: o.initrd,
@@ -110,6 +120,7 @@ export function program(): Command {
     vmCommand("demo", "boot the default guest, building it first when it is not cached", true)
       .exitOverride(),
   );
+  p.addCommand(apiCommand().exitOverride());
   return p as unknown as Command;
 }
 

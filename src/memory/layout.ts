@@ -65,6 +65,8 @@ export const KVM_IDENTITY_MAP_ADDR = 0xfffb_c000;
 export const COM1_PORT = 0x3f8;
 /** ISA IRQ (and IOAPIC GSI) of COM1. */
 export const COM1_IRQ = 4;
+/** ISA IRQ of the i8042 keyboard (Ctrl-Alt-Del). */
+export const I8042_IRQ = 1;
 /** i8042 keyboard controller command/status port; a 0xFE write is the `reboot=k` reset. */
 export const I8042_COMMAND_PORT = 0x64;
 /** i8042 data port. */

@@ -31,10 +31,14 @@ export const MB = {
   DATA: 5,
   /** Set to 1 by the main thread when the vCPU must stop. */
   STOP: 7,
+  /** Set to 1 by the main thread to park the vCPU outside `KVM_RUN` (pause); 0 resumes it. */
+  PAUSE: 8,
+  /** Set to 1 by the Worker while it is parked, so the main thread knows the pause took hold. */
+  PARKED: 9,
 } as const;
 
 /** Mailbox size in bytes. */
-export const MAILBOX_BYTES = 32;
+export const MAILBOX_BYTES = 40;
 /** Byte offset of the data bytes inside the mailbox. */
 export const MAILBOX_DATA_OFFSET = MB.DATA * 4;
 

@@ -14,10 +14,10 @@ import { Cmdline } from "../boot/cmdline.ts";
 import { CPU_TEMPLATES, PVM_MASKS, vcpuCpuid } from "../cpu/cpuid.ts";
 import { PVM_CMDLINE, pvmQuirksEnabled } from "../cpu/pvm.ts";
 import { IoBus } from "../devices/bus.ts";
-import { registerLegacyDevices } from "../devices/legacy/mod.ts";
+import { type LegacyDevices, registerLegacyDevices } from "../devices/legacy/mod.ts";
 import type { Serial } from "../devices/legacy/serial.ts";
 import { logger } from "../log.ts";
-import { COM1_IRQ, KVM_IDENTITY_MAP_ADDR, KVM_TSS_ADDR } from "../memory/layout.ts";
+import { COM1_IRQ, I8042_IRQ, KVM_IDENTITY_MAP_ADDR, KVM_TSS_ADDR } from "../memory/layout.ts";
 import { formatCrashReport } from "./crash_report.ts";
 import type { VcpuStopReason } from "./exit_mailbox.ts";
 import { allocateGuestRam, type GuestRam } from "./guest_ram.ts";
@@ -30,6 +30,7 @@ import { setupVcpu } from "./vcpu_setup.ts";
 import { type VcpuExitCounters, VcpuThread } from "./vcpu_thread.ts";
 import type { BlockDevice } from "../virtio/block/device.ts";
 import type { NetDevice } from "../virtio/net/device.ts";
+import type { VirtioDevice } from "../virtio/device.ts";
 
 const log = logger("vm");
 
@@ -68,6 +69,7 @@ export class Machine {
   readonly #vcpus: Vcpu[];
   readonly #threads: VcpuThread[];
   readonly #serial: Serial;
+  readonly #legacy: LegacyDevices;
   readonly #devices: MachineDevices;
   readonly #loop: EventLoop;
   readonly #closeSlots: () => void;
@@ -77,6 +79,7 @@ export class Machine {
   #exit?: MachineExit;
   #started = false;
   #released = false;
+  #paused = false;
 
   private constructor(
     parts: {
@@ -90,7 +93,7 @@ export class Machine {
       loop: EventLoop;
       closeSlots: () => void;
     },
-    serialOf: (m: Machine) => Serial,
+    legacyOf: (m: Machine) => LegacyDevices,
   ) {
     this.#kvm = parts.kvm;
     this.#vm = parts.vm;
@@ -99,7 +102,8 @@ export class Machine {
     this.#devices = parts.devices;
     this.#loop = parts.loop;
     this.#closeSlots = parts.closeSlots;
-    this.#serial = serialOf(this);
+    this.#legacy = legacyOf(this);
+    this.#serial = this.#legacy.serial;
     this.#exited = new Promise((r) => (this.#resolveExit = r));
     this.#threads = parts.vcpus.map((vcpu) =>
       new VcpuThread({
@@ -266,7 +270,11 @@ export class Machine {
             vm.irqLine(COM1_IRQ, 0);
           },
           onReset: () => m.#end({ kind: "reset" }),
-        }).serial);
+          keyboardInterrupt: () => {
+            vm.irqLine(I8042_IRQ, 1);
+            vm.irqLine(I8042_IRQ, 0);
+          },
+        }));
       owner.machine = machine;
       return machine;
     } catch (e) {
@@ -335,6 +343,56 @@ export class Machine {
   /** The network devices (eth0 first), for their counters and MACs. */
   get nets(): readonly NetDevice[] {
     return this.#devices.nets;
+  }
+
+  /** Every virtio device (disks, console, entropy, ...), in slot order, for metrics. */
+  get virtioDevices(): readonly VirtioDevice[] {
+    return this.#devices.devices;
+  }
+
+  /**
+   * Presses and releases Ctrl-Alt-Del on the guest's PS/2 keyboard (IRQ 1). Returns false when
+   * the guest is not reading its keyboard (no i8042/atkbd driver, scanning off, or an earlier
+   * Ctrl-Alt-Del still unread). A Linux guest reboots (with `reboot=k` the VM then ends).
+   *
+   * @example
+   * ```ts
+   * if (!m.sendCtrlAltDel()) console.error("the guest has no keyboard driver");
+   * ```
+   */
+  sendCtrlAltDel(): boolean {
+    return this.#legacy.i8042.sendCtrlAltDel();
+  }
+
+  /** True between {@link pause} and {@link resume}. */
+  get paused(): boolean {
+    return this.#paused && this.#exit === undefined;
+  }
+
+  /**
+   * Pauses the guest: every vCPU leaves `KVM_RUN` and waits, its Worker, fd and registers kept.
+   * Resolves once all are parked. Devices are not frozen: I/O already in flight completes into
+   * guest memory and its interrupt waits in the in-kernel irqchip; nothing new can arrive from
+   * the guest, and the guest clock keeps running (the guest sees the pause as lost time).
+   *
+   * @example
+   * ```ts
+   * await m.pause();
+   * m.resume();
+   * ```
+   */
+  async pause(): Promise<void> {
+    if (!this.#started) throw new Error("The VM is not started");
+    if (this.#exit !== undefined) throw new Error("The VM has ended");
+    this.#paused = true;
+    await Promise.all(this.#threads.map((t) => t.pause()));
+  }
+
+  /** Lets a paused guest run on from where it stopped. @example `m.resume()` */
+  resume(): void {
+    if (this.#exit !== undefined) throw new Error("The VM has ended");
+    this.#paused = false;
+    for (const t of this.#threads) t.resume();
   }
 
   /** Starts every vCPU. @example `m.start()` */

@@ -112,7 +112,7 @@ export class VcpuThread {
       const ev = e.data;
       if (ev.type === "started") {
         this.#thread = ev.thread;
-        if (this.#stopRequested) this.#kick();
+        if (this.#stopRequested || Atomics.load(this.#mb, MB.PAUSE) !== 0) this.#kick();
       } else this.#finish(ev.reason);
     };
     w.onerror = (e) => {
@@ -158,7 +158,48 @@ export class VcpuThread {
       Atomics.store(this.#mb, MB.STATE, STATE.REPLY);
     }
     Atomics.notify(this.#mb, MB.STATE);
+    Atomics.notify(this.#mb, MB.PAUSE); // a parked Worker wakes up and sees STOP
     this.#kick();
+  }
+
+  /**
+   * Parks the vCPU outside `KVM_RUN` (pause) and resolves once it is parked, or once it has
+   * stopped for good. The Worker, the vCPU fd and all guest state stay; {@link resume} continues.
+   * A vCPU in the middle of a device access finishes that access first.
+   *
+   * @example
+   * ```ts
+   * await t.pause();
+   * t.resume();
+   * ```
+   */
+  async pause(): Promise<void> {
+    if (this.#done || this.#stopRequested) return;
+    const mb = this.#mb;
+    Atomics.store(mb, MB.PAUSE, 1);
+    // Same two-step kick as requestStop: immediate_exit covers a Worker about to enter KVM_RUN,
+    // the signal one already inside it.
+    this.#opts.vcpu.runBytes[KVM_RUN_OFFSETS.immediateExit] = 1;
+    this.#kick();
+    while (!this.#done && Atomics.load(mb, MB.PAUSE) !== 0 && Atomics.load(mb, MB.PARKED) === 0) {
+      // Bounded waits: the Worker may stop instead of parking, and that arrives as a message.
+      const w = Atomics.waitAsync(mb, MB.PARKED, 0, 50);
+      if (w.async) await w.value;
+    }
+  }
+
+  /** Lets a paused vCPU run again. @example `t.resume()` */
+  resume(): void {
+    if (this.#done || this.#stopRequested) return;
+    // immediate_exit first: once PAUSE is 0 the Worker may enter KVM_RUN at any moment.
+    this.#opts.vcpu.runBytes[KVM_RUN_OFFSETS.immediateExit] = 0;
+    Atomics.store(this.#mb, MB.PAUSE, 0);
+    Atomics.notify(this.#mb, MB.PAUSE);
+  }
+
+  /** True while the Worker is parked by {@link pause}. @example `t.parked` */
+  get parked(): boolean {
+    return !this.#done && Atomics.load(this.#mb, MB.PARKED) !== 0;
   }
 
   #kick(): void {

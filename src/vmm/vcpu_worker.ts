@@ -83,9 +83,25 @@ export function runLoop(init: VcpuInit): VcpuStopReason {
     return Atomics.load(mb, MB.STOP) === 0;
   };
 
+  // Pause: wait outside KVM_RUN until resumed or stopped. The vCPU's registers and any exit
+  // KVM has yet to complete (an IN whose data is already in kvm_run) stay in the kernel, so the
+  // next KVM_RUN continues exactly where the guest was.
+  const park = () => {
+    Atomics.store(mb, MB.PARKED, 1);
+    Atomics.notify(mb, MB.PARKED);
+    while (Atomics.load(mb, MB.PAUSE) !== 0 && Atomics.load(mb, MB.STOP) === 0) {
+      Atomics.wait(mb, MB.PAUSE, 1);
+    }
+    Atomics.store(mb, MB.PARKED, 0);
+  };
+
   try {
     for (;;) {
       if (Atomics.load(mb, MB.STOP) !== 0) return { kind: "requested" };
+      if (Atomics.load(mb, MB.PAUSE) !== 0) {
+        park();
+        continue;
+      }
       const reason = vcpu.run();
       switch (reason) {
         case KVM_EXIT.IO: {
@@ -108,7 +124,7 @@ export function runLoop(init: VcpuInit): VcpuStopReason {
           break;
         }
         case KVM_EXIT.INTR:
-          break; // a kick: the loop head checks STOP
+          break; // a kick: the loop head checks STOP and PAUSE
         case KVM_EXIT.HLT:
           if (init.stopOnHlt) return { kind: "hlt" };
           break;

@@ -114,11 +114,11 @@ export class MachineController implements VmController {
         consoleOutput: this.#o.consoleOutput ?? ((b) => void Deno.stdout.writeSync(b)),
         kvmPath: this.#o.kvmPath,
         disks: f.disks,
-        // MERGE POINT (net branch): pass `nets: f.nets` here once MachineConfig has `nets`.
+        nets: f.nets,
         console: this.#o.console ?? "serial",
       });
       machine.disks.forEach((d, i) => this.#apiIds.set(d, f.driveIds[i]));
-      // MERGE POINT (net branch): machine.nets.forEach((n, i) => this.#apiIds.set(n, f.ifaceIds[i]));
+      machine.nets.forEach((n, i) => this.#apiIds.set(n, f.ifaceIds[i]));
       this.#machine = machine;
       machine.start();
       machine.exited.then((e) => this.#exited.resolve(e));

@@ -63,8 +63,6 @@ export const FIRECRACKER_NAMES: Readonly<Record<string, Readonly<Record<string, 
   net: {
     rxBytes: "rx_bytes_count",
     txBytes: "tx_bytes_count",
-    rxPackets: "rx_packets_count",
-    txPackets: "tx_packets_count",
     rxFrames: "rx_packets_count",
     txFrames: "tx_packets_count",
   },

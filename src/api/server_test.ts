@@ -367,7 +367,7 @@ Deno.test("drives: PUT, ids, one root, rate limiters, PATCH of the path", async 
   ]);
 });
 
-Deno.test("network interfaces are stored, checked, and make InstanceStart fail clearly", async () => {
+Deno.test("network interfaces are stored and checked; an unsupported mtu refuses InstanceStart", async () => {
   const fake = new FakeController();
   await using api = await testApi(fake);
   const f = await files(api);
@@ -431,12 +431,30 @@ Deno.test("network interfaces are stored, checked, and make InstanceStart fail c
     await fault(api, "PATCH", "/network-interfaces/eth9", { iface_id: "eth9" }),
     /no interface with id eth9/,
   );
+  assert.equal(
+    (await api.req("PUT", "/network-interfaces/eth1", {
+      iface_id: "eth1",
+      host_dev_name: "tap1",
+      mtu: 9000,
+    })).status,
+    204,
+  );
   assert.match(
     await fault(api, "PUT", "/actions", { action_type: "InstanceStart" }),
-    /virtio-net is not part of this denovmm build yet/,
+    /network interface eth1: mtu 9000 is not supported/,
   );
   assert.equal(fake.started, undefined);
   assert.equal((await api.req("GET", "/")).json!.state, "Not started");
+  assert.equal(
+    (await api.req("PUT", "/network-interfaces/eth1", { iface_id: "eth1", host_dev_name: "tap1" }))
+      .status,
+    204,
+  );
+  assert.equal((await api.req("PUT", "/actions", { action_type: "InstanceStart" })).status, 204);
+  assert.deepEqual(
+    fake.started!.networkInterfaces.map((n) => [n.iface_id, n.host_dev_name, n.guest_mac]),
+    [["eth0", "tap0", "06:00:AC:10:00:02"], ["eth1", "tap1", undefined]],
+  );
 });
 
 Deno.test("logger: PUT /logger validates, opens the file, routes denovmm's logs into it", async () => {

@@ -14,7 +14,7 @@
 
 import { Cmdline } from "../boot/cmdline.ts";
 import { DEFAULT_CMDLINE, type MachineConfig } from "../vmm/machine.ts";
-import type { DiskConfig } from "../vmm/machine_devices.ts";
+import type { DiskConfig, NetConfig } from "../vmm/machine_devices.ts";
 import { ApiError } from "./api_error.ts";
 import type { NetworkInterface, VmConfigData } from "./vm_config_types.ts";
 
@@ -32,37 +32,40 @@ export interface MachineFields
   /** The drive ids in `disks` order, to name per-disk metrics. */
   driveIds: string[];
   /** The network interfaces for the Machine (see {@link toNetConfigs}). */
-  nets: never[];
+  nets: NetConfig[];
   /** The interface ids in `nets` order, to name per-interface metrics. */
   ifaceIds: string[];
 }
 
 /**
- * MERGE POINT (net branch): maps the API's network interfaces to the Machine's `NetConfig`s.
- * This branch has no virtio-net, so any interface refuses InstanceStart with a clear 400.
- * With the net branch: return `ifaces.map((n) => ({ tap: n.host_dev_name, mac: n.guest_mac }))`
- * (refusing `mtu` unless the device advertises VIRTIO_NET_F_MTU), type the result `NetConfig[]`
- * in {@link MachineFields}, and pass `nets` to `Machine.create` in machine_controller.ts.
+ * Maps the API's network interfaces to the Machine's virtio-net devices, in the order they were
+ * added (eth0 first): `host_dev_name` is the tap, `guest_mac` the MAC (a stable one derived
+ * from the tap name when absent). The device does not offer VIRTIO_NET_F_MTU, so an `mtu` other
+ * than Ethernet's 1500 refuses InstanceStart with a 400 instead of being silently ignored.
  *
  * @example
  * ```ts
- * toNetConfigs([]); // []
+ * toNetConfigs([{ iface_id: "eth0", host_dev_name: "tap0" }]); // [{ tap: "tap0" }]
  * ```
  */
-export function toNetConfigs(ifaces: readonly NetworkInterface[]): never[] {
-  if (ifaces.length > 0) {
-    throw new ApiError(
-      400,
-      `Start microvm error: network interface ${ifaces[0].iface_id} cannot be created: ` +
-        "virtio-net is not part of this denovmm build yet.",
-    );
-  }
-  return [];
+export function toNetConfigs(ifaces: readonly NetworkInterface[]): NetConfig[] {
+  return ifaces.map((n) => {
+    if (n.mtu !== undefined && n.mtu !== 1500) {
+      throw new ApiError(
+        400,
+        `Start microvm error: network interface ${n.iface_id}: mtu ${n.mtu} is not supported ` +
+          "(denovmm's virtio-net has a fixed MTU of 1500).",
+      );
+    }
+    return n.guest_mac !== undefined
+      ? { tap: n.host_dev_name, mac: n.guest_mac }
+      : { tap: n.host_dev_name };
+  });
 }
 
 /**
  * Maps the configuration to MachineConfig fields, or throws the 400 InstanceStart answers:
- * no boot source, or a network interface this build cannot create ({@link toNetConfigs}).
+ * no boot source, or a network interface it cannot create ({@link toNetConfigs}).
  *
  * @example
  * ```ts

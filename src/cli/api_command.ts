@@ -24,6 +24,7 @@ import { VmConfig } from "../api/vm_config.ts";
 import type { PvmQuirksMode } from "../cpu/pvm.ts";
 import { LOG_LEVELS, logger, setupLogging } from "../log.ts";
 import { DEFAULT_MAX_BODY_BYTES } from "../api/body_reader.ts";
+import { parseNetSpecs } from "./net_spec.ts";
 import {
   DEFAULT_CMDLINE,
   exitCodeOf,
@@ -50,6 +51,8 @@ export interface RunFlags {
   cpuTemplate: string;
   initArgs: string[];
   disks: string[];
+  /** `--net tap=NAME[,mac=MAC]` values, eth0 first. */
+  nets: string[];
   console: "serial" | "virtio";
   buildGuest: boolean;
 }
@@ -87,6 +90,7 @@ export const RUN_FLAGS_REPLACED_BY_CONFIG = [
   "cpus",
   "cpuTemplate",
   "disk",
+  "net",
 ] as const;
 
 /**
@@ -97,7 +101,7 @@ export const RUN_FLAGS_REPLACED_BY_CONFIG = [
  * @example
  * ```ts
  * const c = await configFromRunFlags({ mem: 256, cpus: 1, cpuTemplate: "host", initArgs: [],
- *   disks: [], console: "serial", buildGuest: false });
+ *   disks: [], nets: [], console: "serial", buildGuest: false });
  * ```
  */
 export async function configFromRunFlags(f: RunFlags): Promise<VmConfig> {
@@ -139,6 +143,15 @@ export async function configFromRunFlags(f: RunFlags): Promise<VmConfig> {
         path_on_host: d.path,
         is_root_device: false,
         is_read_only: d.readOnly ?? false,
+      }));
+  });
+  parseNetSpecs(f.nets).forEach((n, i) => {
+    const id = `eth${i}`;
+    apply(`--net tap=${n.tap}`, () =>
+      c.putNetworkInterface(id, {
+        iface_id: id,
+        host_dev_name: n.tap,
+        ...(n.mac !== undefined ? { guest_mac: n.mac } : {}),
       }));
   });
   return c;
@@ -239,8 +252,10 @@ export async function runWithApi(o: ApiRunOptions): Promise<number> {
 }
 
 /** The `run`/`demo` option values {@link runFromRunCommand} reads. */
-export interface RunCommandValues extends Omit<RunFlags, "initArgs" | "disks" | "buildGuest"> {
+export interface RunCommandValues
+  extends Omit<RunFlags, "initArgs" | "disks" | "nets" | "buildGuest"> {
   disk: string[];
+  net: string[];
   pvmQuirks: PvmQuirksMode;
   apiSock?: string;
   configFile?: string;
@@ -299,7 +314,7 @@ export async function runFromRunCommand(
     apiSock: o.api ? o.apiSock : undefined,
     configFile: o.configFile,
     runFlags: o.configFile === undefined
-      ? { ...o, initArgs, disks: o.disk, buildGuest }
+      ? { ...o, initArgs, disks: o.disk, nets: o.net, buildGuest }
       : undefined,
     instanceId: o.id,
     pvmQuirks: o.pvmQuirks,

@@ -8,6 +8,7 @@
  */
 
 import type { GuestMemory } from "../../memory/guest_memory.ts";
+import { memoryFence } from "./fence.ts";
 
 /** Descriptor flags (§2.7.5). */
 export const VIRTQ_DESC_F = { NEXT: 1, WRITE: 2, INDIRECT: 4 } as const;
@@ -247,6 +248,9 @@ export class SplitQueue {
     if (this.#eventIdx) {
       // avail_event: ask to be notified when the driver adds past what was just taken.
       this.#mem.writeU16(this.#a.used + 4 + 8 * this.#size, this.#lastAvail);
+      // The next pending() reads avail.idx: that load must not pass this store, or a driver
+      // that read the old avail_event skips its kick while the device goes idle (§2.7.10).
+      memoryFence();
     }
     const readable: GuestBuffer[] = [];
     const writable: GuestBuffer[] = [];
@@ -411,6 +415,9 @@ export class SplitQueue {
     const valid = this.#signalledValid;
     this.#signalledUsed = newIdx;
     this.#signalledValid = true;
+    // used.idx was stored by addUsed: it must be visible before used_event / avail.flags are
+    // read, or the driver and the device can each miss the other's update (vhost: smp_mb()).
+    memoryFence();
     if (!this.#eventIdx) {
       return (this.#mem.readU16(this.#a.avail) & VIRTQ_AVAIL_F_NO_INTERRUPT) === 0;
     }

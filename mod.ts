@@ -1,9 +1,21 @@
 /**
  * denovmm: a microVM monitor in TypeScript on Deno and KVM.
  *
- * The library API boots a Linux guest from TypeScript. {@link Machine} is the whole VM; the
- * lower layers (the KVM wrappers, guest memory, CPU templates) are exported for tools and tests
- * that need them.
+ * The library API boots a Linux guest from TypeScript. {@link MicroVm} is a scripted sandbox:
+ * a VM whose guest agent runs commands and moves files. {@link Machine} is the whole VM underneath;
+ * the lower layers (the KVM wrappers, guest memory, CPU templates) are exported for tools and
+ * tests that need them.
+ *
+ * @example
+ * ```ts
+ * import { MicroVm } from "./mod.ts";
+ *
+ * await using vm = await MicroVm.boot();
+ * const r = await vm.run("sh", { args: ["-c", "echo hi; echo oops >&2; exit 3"] });
+ * console.log(r.exitCode, r.stdout, r.stderr); // 3 "hi\n" "oops\n"
+ * await vm.writeFile("/tmp/in.txt", "data");
+ * console.log(new TextDecoder().decode(await vm.readFile("/tmp/in.txt"))); // "data"
+ * ```
  *
  * @example
  * ```ts
@@ -26,6 +38,26 @@
  * @module
  */
 
+export {
+  AGENT_PORT,
+  BootError,
+  describeExit,
+  MicroVm,
+  type MicroVmOptions,
+} from "./src/sandbox/micro_vm.ts";
+export { GUEST_BASE_ENV, SandboxProcess } from "./src/sandbox/sandbox_process.ts";
+export {
+  CommandTimeoutError,
+  type ProcessStatus,
+  type RunOptions,
+  type RunResult,
+  type SpawnOptions,
+} from "./src/sandbox/run_types.ts";
+export { kvmUnavailableReason, microVmTest, withMicroVm } from "./src/sandbox/testing.ts";
+export { AgentClient, AgentClosedError, AgentRequestError } from "./src/agent/client.ts";
+export type { AgentChannel, AgentReady, CommandSinks } from "./src/agent/client.ts";
+export { AgentProtocolError } from "./src/agent/protocol.ts";
+export { type SignalName, SIGNALS } from "./src/agent/signals.ts";
 export {
   DEFAULT_CMDLINE,
   exitCodeOf,

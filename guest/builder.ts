@@ -19,12 +19,14 @@ import {
   statSync,
   writeFileSync,
 } from "node:fs";
+import { buildAgent } from "./agent_build.ts";
 import { withBuildLock } from "./build_lock.ts";
 import { elfFacts } from "./elf_facts.ts";
 import { checkHost } from "./host_tools.ts";
 import { packInitramfs } from "./initramfs.ts";
 import { packRootfs } from "./rootfs.ts";
 import {
+  AGENT_GUEST_PATH,
   DEFAULT_SOURCES,
   guestHash,
   guestInputs,
@@ -179,9 +181,19 @@ async function buildLocked(
   const tmp = `${outDir}.tmp`;
   rmSync(tmp, { recursive: true, force: true });
   mkdirSync(tmp, { recursive: true });
-  progress("[guest] packing the initramfs (busybox + /init)...");
+  const extraFiles = [...src.extraFiles];
+  if (src.agentSource !== undefined) {
+    progress("[guest] compiling the guest agent (musl-gcc -static)...");
+    const bin = await buildAgent(
+      src.agentSource,
+      `${root}/build/agent-${hash}`,
+      `${workDir}/build.log`,
+    );
+    extraFiles.push({ src: bin, dest: AGENT_GUEST_PATH, mode: 0o755 });
+  }
+  progress("[guest] packing the initramfs (busybox, /init, the agent)...");
   const staging = `${root}/build/initramfs-${hash}`;
-  await packInitramfs(src, {
+  await packInitramfs({ ...src, extraFiles }, {
     staging,
     out: `${tmp}/initramfs.cpio`,
     log: `${workDir}/build.log`,
@@ -189,6 +201,7 @@ async function buildLocked(
   progress("[guest] packing rootfs.ext4 (the same tree as an ext4 root drive)...");
   await packRootfs({ staging, out: `${tmp}/rootfs.ext4`, log: `${workDir}/build.log` });
   rmSync(staging, { recursive: true, force: true });
+  rmSync(`${root}/build/agent-${hash}`, { recursive: true, force: true });
   copyFileSync(kernel.vmlinux, `${tmp}/vmlinux`);
   copyFileSync(kernel.bzImage, `${tmp}/bzImage`);
   copyFileSync(kernel.systemMap, `${tmp}/System.map`);

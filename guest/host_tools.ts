@@ -19,6 +19,7 @@ import type { GuestSources } from "./inputs.ts";
 export const REQUIRED_COMMANDS: readonly (readonly [string, string])[] = [
   ["make", "make"],
   ["gcc", "gcc"],
+  ["musl-gcc", "musl-tools"],
   ["flex", "flex"],
   ["bison", "bison"],
   ["bc", "bc"],

@@ -3,7 +3,9 @@
 #
 # Mounts the basics, prints DENOVMM_READY on the console, then runs the words the kernel passed
 # to init (everything after " -- " on the kernel command line) as one shell command and prints
-# DENOVMM_EXIT=<code>; with no words it runs an interactive shell. Either way it ends the VM with
+# DENOVMM_EXIT=<code>; with no words it runs an interactive shell. With denovmm.agent=1 on the
+# kernel command line it runs the guest agent instead (guest/agent/PROTOCOL.md) until the host
+# asks it to shut down. Either way it ends the VM with
 # `reboot -f`: the VMM boots with reboot=k, so the kernel resets through the i8042 and the VMM
 # exits. (`poweroff -f` would only halt the CPU: there is no ACPI.)
 #
@@ -24,18 +26,25 @@ ip link set lo up
 # denovmm.ip=ADDR/PREFIX on the kernel command line configures eth0 (the kernel ignores dotted
 # parameters it does not know, so this never reaches init's argv or environment).
 read -r cmdline </proc/cmdline
+agent=
 set -f
 for word in $cmdline; do
   case "$word" in
     denovmm.ip=*)
       ip link set eth0 up && ip addr add "${word#denovmm.ip=}" dev eth0
       ;;
+    denovmm.agent=1)
+      agent=1
+      ;;
   esac
 done
 set +f
 
 echo DENOVMM_READY
-if [ "$#" -gt 0 ]; then
+if [ -n "$agent" ]; then
+  cd /root
+  HOME=/root /bin/denovmm-agent denovmm.agent
+elif [ "$#" -gt 0 ]; then
   sh -c "$*"
   echo "DENOVMM_EXIT=$?"
 else

@@ -31,7 +31,20 @@ export const KERNEL_RECIPE_VERSION = 2;
  * console.log(`initramfs recipe v${INITRAMFS_RECIPE_VERSION}`);
  * ```
  */
-export const INITRAMFS_RECIPE_VERSION = 4;
+export const INITRAMFS_RECIPE_VERSION = 5;
+
+/**
+ * How the agent is compiled (hashed: a change rebuilds the guest).
+ *
+ * @example
+ * ```ts
+ * console.log(["musl-gcc", ...AGENT_CFLAGS].join(" "));
+ * ```
+ */
+export const AGENT_CFLAGS: readonly string[] = ["-static", "-Os", "-Wall", "-Wextra", "-Werror"];
+
+/** Where the agent goes in the guest. */
+export const AGENT_GUEST_PATH = "/bin/denovmm-agent";
 
 /** A file added to the initramfs besides busybox and `/init`. */
 export interface ExtraFile {
@@ -44,7 +57,8 @@ export interface ExtraFile {
 }
 
 /**
- * Extra initramfs files of the default guest. Empty for now; a guest agent binary goes here.
+ * Extra initramfs files of the default guest, besides the agent (built from
+ * {@link GuestSources.agentSource}).
  *
  * @example
  * ```ts
@@ -67,6 +81,8 @@ export interface GuestSources {
   busybox: string;
   /** Files added to the initramfs. */
   extraFiles: readonly ExtraFile[];
+  /** C source of the guest agent, compiled statically into `/bin/denovmm-agent` (none if unset). */
+  agentSource?: string;
 }
 
 /**
@@ -84,6 +100,7 @@ export const DEFAULT_SOURCES: GuestSources = {
   linuxTarball: "/usr/src/linux-source-6.1.tar.xz",
   busybox: "/bin/busybox",
   extraFiles: EXTRA_FILES,
+  agentSource: `${HERE}agent/agent.c`,
 };
 
 /** One hashed input: a label (saying what it is) and the bytes that stand for it. */
@@ -174,6 +191,9 @@ export function guestInputs(src: GuestSources = DEFAULT_SOURCES): HashInput[] {
       label: `extra ${e.dest} ${e.mode.toString(8)}`,
       data: contents(e.src),
     })),
+    ...(src.agentSource === undefined
+      ? []
+      : [{ label: `agent ${AGENT_CFLAGS.join(" ")}`, data: contents(src.agentSource) }]),
   ];
 }
 

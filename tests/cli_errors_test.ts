@@ -34,6 +34,17 @@ Deno.test("bad input exits 2 with one plain line", async (t) => {
     assert.equal(r.code, 2);
     assert.match(r.stderr, /denovmm: The kernel image is neither an ELF vmlinux nor a bzImage/);
   });
+  await t.step("exec: no command, a bad --env, a missing kernel", async () => {
+    const none = await cli("exec");
+    assert.equal(none.code, 2);
+    assert.match(none.stderr, /missing required argument 'cmd'/);
+    const env = await cli("exec", "--env", "NOEQUALS", "--", "true");
+    assert.equal(env.code, 2);
+    oneLine(env.stderr, /^denovmm: --env NOEQUALS: expected KEY=VALUE$/);
+    const kernel = await cli("exec", "--kernel", "/nonexistent/vmlinux", "--", "true");
+    assert.equal(kernel.code, 2);
+    oneLine(kernel.stderr, /^denovmm: Cannot open kernel \/nonexistent\/vmlinux: no such file$/);
+  });
   await t.step("memory too small", async () => {
     const r = await cli("run", "--mem", "4", "--kernel", "/nonexistent/vmlinux");
     assert.equal(r.code, 2);

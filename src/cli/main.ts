@@ -17,6 +17,7 @@ import { intIn, oneOf } from "./parse.ts";
 import { runVm } from "./run_command.ts";
 import { apiCommand, runFromRunCommand, wantsApi } from "./api_command.ts";
 import { UsageError } from "./usage_error.ts";
+import { execCommand } from "./exec_command.ts";
 
 /** Exit code for bad usage. */
 export const EXIT_USAGE = 2;
@@ -121,6 +122,7 @@ export function program(): Command {
       .exitOverride(),
   );
   p.addCommand(apiCommand().exitOverride());
+  p.addCommand(execCommand().exitOverride());
   return p as unknown as Command;
 }
 

@@ -1,8 +1,13 @@
 /**
  * End to end, scripted sandboxes: two microVMs booted at once in this process (the default
- * guest, its agent on the `denovmm.agent` console port). VM A takes the command, stream and file
- * checks and a graceful shutdown; VM B runs alongside it and then has its kernel crash under a
- * running command.
+ * guest, its agent on the `denovmm.agent` console port). Both run commands side by side; then VM B
+ * has its kernel crash under a running command, and VM A, alone from then on, takes the command,
+ * stream and file checks and a graceful shutdown.
+ *
+ * Why the heavy checks wait until VM B is gone: on kvm_pvm hosts, with two PVM guests running at
+ * once, guest processes now and then die of SIGSEGV under fork-heavy load (seen with busybox sh
+ * here; see ../shared/pvm.md). Real KVM does not do this, and the VMM is not involved (the guest
+ * kernel reports a user-mode segfault), but a test must not depend on it.
  */
 
 import assert from "node:assert/strict";
@@ -30,11 +35,31 @@ Deno.test({
     }
     const [a, b] = booted.map((r) => (r as PromiseFulfilledResult<MicroVm>).value);
     try {
-      await t.step("both agents are ready and name the guest kernel", async () => {
+      await t.step("both VMs answer side by side, each with its own guest", async () => {
         assert.match(a.agent.kernelRelease, /denovmm/);
         const [ra, rb] = await Promise.all([a.run("uname", { args: ["-r"] }), b.run("nproc")]);
         assert.equal(ra.stdout.trim(), a.agent.kernelRelease);
         assert.equal(rb.stdout.trim(), "2");
+        await Promise.all([a.writeFile("/tmp/who", "vm a"), b.writeFile("/tmp/who", "vm b")]);
+        const [wa, wb] = await Promise.all([a.readFile("/tmp/who"), b.readFile("/tmp/who")]);
+        assert.deepEqual([text(wa), text(wb)], ["vm a", "vm b"]);
+      });
+
+      await t.step("VM B: the guest kernel crashes under a running command", async () => {
+        const long = b.run("sleep", { args: ["600"] });
+        await b.run("true"); // the sleep has started by the time this returns
+        const crash = b.run("sh", { args: ["-c", "echo c > /proc/sysrq-trigger"] });
+        for (const call of [long, crash]) {
+          await assert.rejects(call, (e: Error) => {
+            assert.ok(e instanceof AgentClosedError, String(e));
+            assert.match(e.message, /did not finish: .*the guest kernel panicked \(Kernel panic/);
+            return true;
+          });
+        }
+        const exit = await b.exited;
+        assert.equal(exit.kind, "panic");
+        await assert.rejects(b.run("true"), AgentClosedError);
+        assert.deepEqual(await b.shutdown(), exit); // nothing left to stop
       });
 
       await t.step("exit codes 0, 1 and 127 are results, with the reason for 127", async () => {
@@ -136,16 +161,18 @@ Deno.test({
       await t.step(
         "two concurrent commands run at once and their output does not mix",
         async () => {
-          // Each waits for a file the other creates: they can only finish if they overlap.
-          const loop = (me: string, other: string) =>
-            `touch /tmp/${me}; while [ ! -e /tmp/${other} ]; do :; done; ` +
-            `i=0; while [ $i -lt 3000 ]; do echo ${me}${me}${me}${me}${me}${me}${me}; i=$((i+1)); done`;
+          // Opening a FIFO blocks until the other end is opened too: neither command gets past
+          // its first line unless both run at the same time. No spinning, so a slow host only
+          // makes it slower.
+          assert.equal((await a.run("mkfifo", { args: ["/tmp/meet"] })).exitCode, 0);
+          const lines = (c: string) =>
+            `i=0; while [ $i -lt 1000 ]; do echo ${c.repeat(31)}; i=$((i+1)); done`;
           const [x, y] = await Promise.all([
-            a.run("sh", { args: ["-c", loop("x", "y")], timeoutMs: 120_000 }),
-            a.run("sh", { args: ["-c", loop("y", "x")], timeoutMs: 120_000 }),
+            a.run("sh", { args: ["-c", `echo go > /tmp/meet; ${lines("x")}`], timeoutMs: 300_000 }),
+            a.run("sh", { args: ["-c", `read l < /tmp/meet; ${lines("y")}`], timeoutMs: 300_000 }),
           ]);
-          assert.equal(x.stdout, "xxxxxxx\n".repeat(3000));
-          assert.equal(y.stdout, "yyyyyyy\n".repeat(3000));
+          assert.equal(x.stdout, `${"x".repeat(31)}\n`.repeat(1000));
+          assert.equal(y.stdout, `${"y".repeat(31)}\n`.repeat(1000));
         },
       );
 
@@ -155,23 +182,6 @@ Deno.test({
         const first = await reader.read();
         reader.releaseLock();
         assert.ok(first.value && first.value.length > 0);
-      });
-
-      await t.step("VM B: the guest kernel crashes under a running command", async () => {
-        const long = b.run("sleep", { args: ["600"] });
-        await b.run("true"); // the sleep has started by the time this returns
-        const crash = b.run("sh", { args: ["-c", "echo c > /proc/sysrq-trigger"] });
-        for (const call of [long, crash]) {
-          await assert.rejects(call, (e: Error) => {
-            assert.ok(e instanceof AgentClosedError, String(e));
-            assert.match(e.message, /did not finish: .*the guest kernel panicked \(Kernel panic/);
-            return true;
-          });
-        }
-        const exit = await b.exited;
-        assert.equal(exit.kind, "panic");
-        await assert.rejects(b.run("true"), AgentClosedError);
-        assert.deepEqual(await b.shutdown(), exit); // nothing left to stop
       });
 
       await t.step("VM A: graceful shutdown ends the VM; later calls reject", async () => {

@@ -6,7 +6,6 @@
  */
 
 const BANNER = "Kernel panic - not syncing";
-const decoder = new TextDecoder();
 
 /**
  * Scans console bytes for the panic banner, across chunk boundaries.
@@ -19,6 +18,9 @@ const decoder = new TextDecoder();
  * ```
  */
 export class PanicDetector {
+  // One decoder per detector: in streaming mode it holds a split UTF-8 sequence between chunks,
+  // which must not leak into another VM's console.
+  readonly #decoder = new TextDecoder();
   #line = "";
   #message?: string;
 
@@ -30,7 +32,7 @@ export class PanicDetector {
   /** Feeds console output. */
   feed(bytes: Uint8Array): void {
     if (this.#message !== undefined) return;
-    this.#line += decoder.decode(bytes, { stream: true });
+    this.#line += this.#decoder.decode(bytes, { stream: true });
     let nl: number;
     while ((nl = this.#line.indexOf("\n")) >= 0) {
       this.#check(this.#line.slice(0, nl));

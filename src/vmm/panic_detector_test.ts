@@ -17,3 +17,16 @@ Deno.test("ordinary output and a mere mention do not count; long lines stay boun
   p.feed(enc.encode("x".repeat(100_000)));
   assert.equal(p.message, undefined);
 });
+
+Deno.test("PanicDetector: two consoles with split UTF-8 sequences do not mix", () => {
+  const a = new PanicDetector();
+  const b = new PanicDetector();
+  const euro = enc.encode("€"); // 3 bytes, split across a's chunks with b's output between
+  a.feed(enc.encode("Kernel panic - not syncing: cost "));
+  a.feed(euro.subarray(0, 1));
+  b.feed(enc.encode("Kernel panic - not syncing: b\n"));
+  a.feed(euro.subarray(1));
+  a.feed(enc.encode("5\n"));
+  assert.equal(a.message, "Kernel panic - not syncing: cost €5");
+  assert.equal(b.message, "Kernel panic - not syncing: b");
+});

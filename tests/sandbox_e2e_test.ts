@@ -1,13 +1,8 @@
 /**
  * End to end, scripted sandboxes: two microVMs booted at once in this process (the default
  * guest, its agent on the `denovmm.agent` console port). Both run commands side by side; then VM B
- * has its kernel crash under a running command, and VM A, alone from then on, takes the command,
- * stream and file checks and a graceful shutdown.
- *
- * Why the heavy checks wait until VM B is gone: on kvm_pvm hosts, with two PVM guests running at
- * once, guest processes now and then die of SIGSEGV under fork-heavy load (seen with busybox sh
- * here; see ../shared/pvm.md). Real KVM does not do this, and the VMM is not involved (the guest
- * kernel reports a user-mode segfault), but a test must not depend on it.
+ * has its kernel crash under a running command, and VM A takes the command, stream and file
+ * checks and a graceful shutdown.
  */
 
 import assert from "node:assert/strict";

@@ -22,16 +22,12 @@ export function isPvmHost(sysModule = "/sys/module"): boolean {
 
 /**
  * Kernel command-line additions for a PVM host: hide the instructions its emulator faults on
- * (the kernel must be told itself: CPUID masks mostly do not reach it there), skip the KVM PTP
- * clock whose hypercall never completes, and keep the kernel off RD/WRFSBASE (`nofsgsbase`: with
- * them, a user process now and then came back from a context switch with a wrong FS base and died
- * of SIGSEGV on its first TLS access, e.g. two busybox shells started together; with the MSR path
- * the same e2e run passes).
+ * (the kernel must be told itself: CPUID masks mostly do not reach it there) and skip the KVM
+ * PTP clock whose hypercall never completes.
  */
 export const PVM_CMDLINE: readonly string[] = [
   "clearcpuid=popcnt,cx16,xsave,smap",
   "initcall_blacklist=ptp_kvm_init",
-  "nofsgsbase",
 ];
 
 /** How `--pvm-quirks` decides. */

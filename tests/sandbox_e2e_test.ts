@@ -5,7 +5,7 @@
  * checks and a graceful shutdown.
  *
  * Both VMs have 2 vCPUs: on kvm_pvm hosts a 1-vCPU guest running two commands at once had the
- * second one killed by SIGSEGV right after it started, in 6 of 7 runs (with 2 vCPUs: none). That
+ * second one killed (SIGSEGV) right after it started, in 7 of 9 runs (with 2 vCPUs: none yet). That
  * is a guest/PVM fault, not the VMM's (not root-caused; see ../shared/pvm.md).
  */
 

@@ -6,10 +6,8 @@
  * @module
  */
 
-import { Command, Option } from "@commander-js/extra-typings";
-import { CPU_TEMPLATES } from "../cpu/cpuid.ts";
-import type { PvmQuirksMode } from "../cpu/pvm.ts";
-import { LOG_LEVELS, setupLogging } from "../log.ts";
+import { Command } from "@commander-js/extra-typings";
+import { setupLogging } from "../log.ts";
 import { BootError, MicroVm, type MicroVmOptions } from "../sandbox/micro_vm.ts";
 import type { SandboxProcess } from "../sandbox/sandbox_process.ts";
 import { DiskImageError } from "../virtio/block/file_backend.ts";
@@ -17,9 +15,10 @@ import { TapError } from "../virtio/net/tap_backend.ts";
 import { BootImageError } from "../vmm/machine.ts";
 import { checkKvmAccess, checkMemory } from "./host_checks.ts";
 import { parseNetSpecs } from "./net_spec.ts";
-import { intIn, oneOf } from "./parse.ts";
+import { intIn } from "./parse.ts";
 import { parseDisk } from "./run_command.ts";
 import { UsageError } from "./usage_error.ts";
+import { vmOptions } from "./vm_options.ts";
 
 /** Exit code when the VM, not the command, failed (as `docker run` uses 125). */
 export const EXIT_VMM_FAILURE = 125;
@@ -57,41 +56,20 @@ async function forwardStdin(p: SandboxProcess): Promise<void> {
  * ```
  */
 export function execCommand() {
+  const shared = vmOptions("warning");
   return new Command("exec")
     .description("boot a sandbox VM, run CMD in it, exit with its exit code")
     .usage("[options] -- CMD [ARGS...]")
     .option("--kernel <path>", "kernel image (default: the default guest's vmlinux)")
     .option("--initrd <path>", "initramfs with the denovmm agent (default: the default guest's)")
     .option("--cmdline <string>", "kernel command line (denovmm.agent=1 is added)")
-    .option("--mem <MiB>", "guest RAM in MiB", intIn(1, 2 ** 24), 256)
-    .option("--cpus <n>", "number of vCPUs", intIn(1, 64), 1)
-    .addOption(
-      new Option("--cpu-template <name>", "CPU features the guest sees")
-        .choices(Object.keys(CPU_TEMPLATES))
-        .default("host"),
-    )
-    .addOption(
-      new Option("--pvm-quirks <mode>", "PVM-host guest settings: auto detects a kvm_pvm host")
-        .argParser(oneOf<PvmQuirksMode>(["auto", "on", "off"]))
-        .default("auto" as PvmQuirksMode),
-    )
-    .addOption(
-      new Option("--log-level <level>", "VMM log verbosity (on stderr)")
-        .choices(LOG_LEVELS)
-        .default("warning" as const),
-    )
-    .option(
-      "--disk <path[,ro]>",
-      "raw disk image as a virtio-blk device (repeatable)",
-      (v: string, prev: string[]) => [...prev, v],
-      [] as string[],
-    )
-    .option(
-      "--net <tap=NAME[,mac=MAC]>",
-      "virtio-net interface on an existing tap (repeatable)",
-      (v: string, prev: string[]) => [...prev, v],
-      [] as string[],
-    )
+    .addOption(shared.mem)
+    .addOption(shared.cpus)
+    .addOption(shared.cpuTemplate)
+    .addOption(shared.pvmQuirks)
+    .addOption(shared.logLevel)
+    .addOption(shared.disk)
+    .addOption(shared.net)
     .option("--env <KEY=VALUE>", "environment variable for CMD (repeatable)", parseEnv, {})
     .option("--cwd <dir>", "working directory of CMD in the guest", "/root")
     .option("--console-log <path>", "write the guest console (boot log) to this file")

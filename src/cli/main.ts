@@ -9,20 +9,19 @@
  */
 
 import { Command, CommanderError, Option } from "@commander-js/extra-typings";
-import { CPU_TEMPLATES } from "../cpu/cpuid.ts";
-import type { PvmQuirksMode } from "../cpu/pvm.ts";
-import { LOG_LEVELS, setupLogging } from "../log.ts";
+import { setupLogging } from "../log.ts";
 import { DEFAULT_CMDLINE } from "../vmm/machine.ts";
-import { intIn, oneOf } from "./parse.ts";
 import { runVm } from "./run_command.ts";
 import { apiCommand, runFromRunCommand, wantsApi } from "./api_command.ts";
 import { UsageError } from "./usage_error.ts";
 import { execCommand } from "./exec_command.ts";
+import { vmOptions } from "./vm_options.ts";
 
 /** Exit code for bad usage. */
 export const EXIT_USAGE = 2;
 
 function vmCommand(name: string, description: string, buildGuest: boolean) {
+  const shared = vmOptions("info");
   return new Command(name)
     .description(description)
     .option(
@@ -37,35 +36,13 @@ function vmCommand(name: string, description: string, buildGuest: boolean) {
       "--cmdline <string>",
       `kernel command line (default: "${DEFAULT_CMDLINE}", or hvc0 with --console virtio)`,
     )
-    .option("--mem <MiB>", "guest RAM in MiB", intIn(1, 2 ** 24), 256)
-    .option("--cpus <n>", "number of vCPUs", intIn(1, 64), 1)
-    .addOption(
-      new Option("--cpu-template <name>", "CPU features the guest sees")
-        .choices(Object.keys(CPU_TEMPLATES))
-        .default("host"),
-    )
-    .addOption(
-      new Option("--pvm-quirks <mode>", "PVM-host guest settings: auto detects a kvm_pvm host")
-        .argParser(oneOf<PvmQuirksMode>(["auto", "on", "off"]))
-        .default("auto" as PvmQuirksMode),
-    )
-    .addOption(
-      new Option("--log-level <level>", "log verbosity (logs go to stderr)")
-        .choices(LOG_LEVELS)
-        .default("info" as const),
-    )
-    .option(
-      "--disk <path[,ro]>",
-      "raw disk image as a virtio-blk device (repeatable: /dev/vda, /dev/vdb, ...)",
-      (v: string, prev: string[]) => [...prev, v],
-      [] as string[],
-    )
-    .option(
-      "--net <tap=NAME[,mac=MAC]>",
-      "virtio-net interface on an existing tap (repeatable: eth0, eth1, ...)",
-      (v: string, prev: string[]) => [...prev, v],
-      [] as string[],
-    )
+    .addOption(shared.mem)
+    .addOption(shared.cpus)
+    .addOption(shared.cpuTemplate)
+    .addOption(shared.pvmQuirks)
+    .addOption(shared.logLevel)
+    .addOption(shared.disk)
+    .addOption(shared.net)
     .addOption(
       new Option("--console <device>", "guest console: serial (ttyS0) or virtio (hvc0)")
         .choices(["serial", "virtio"] as const)

@@ -5,6 +5,7 @@
  */
 
 import assert from "node:assert/strict";
+import { HeapHarness, sendMalformed } from "./support/api_malformed.ts";
 import { rssOf, spawnApi } from "./support/api_process.ts";
 import { HAS_KVM } from "./support/payload_vm.ts";
 import { I8042_RESET, SPIN, tinyKernel } from "./support/tiny_kernel.ts";
@@ -162,44 +163,6 @@ const HEAP_BOUND_MIB = 2;
 /** Allowed RSS growth: V8 and the allocator grow their pools for a while even with a flat heap. */
 const RSS_BOUND_MIB = 64;
 
-const MALFORMED: [string, string, string | undefined][] = [
-  ["PUT", "/machine-config", "{not json"],
-  ["PUT", "/machine-config", '{"vcpu_count": "one", "mem_size_mib": 128}'],
-  ["PUT", "/machine-config", '{"vcpu_count": 1, "mem_size_mib": 128, "x": 1}'],
-  [
-    "PUT",
-    "/drives/a",
-    '{"drive_id": "b", "path_on_host": "p", "is_root_device": true, "is_read_only": false}',
-  ],
-  ["PATCH", "/drives/none", '{"drive_id": "none", "path_on_host": "p"}'],
-  ["PUT", "/boot-source", '{"kernel_image_path": "/nonexistent/vmlinux"}'],
-  ["PUT", "/boot-source", "[]"],
-  ["GET", "/nope", undefined],
-  ["DELETE", "/vm", undefined],
-  ["PATCH", "/vm", '{"state": "Paused"}'],
-  ["PUT", "/actions", '{"action_type": "Explode"}'],
-  ["PUT", "/actions", '{"action_type": "InstanceStart"}'],
-  ["PUT", "/network-interfaces/%00", "{}"],
-  ["PUT", "/logger", '{"log_path": "/nonexistent/dir/log"}'],
-  ["PUT", "/boot-source", JSON.stringify({ kernel_image_path: "x".repeat(60000) })],
-];
-
-async function malformed(
-  req: (
-    m: string,
-    p: string,
-    b?: string,
-  ) => Promise<{ status: number; json?: Record<string, unknown> }>,
-  n: number,
-): Promise<void> {
-  for (let i = 0; i < n; i++) {
-    const [method, path, body] = MALFORMED[i % MALFORMED.length];
-    const r = await req(method, path, body);
-    assert.ok(r.status >= 400 && r.status < 500, `${method} ${path}: ${r.status}`);
-    assert.equal(typeof r.json?.fault_message, "string", `${method} ${path}`);
-  }
-}
-
 const mib = (n: number) => (n / 2 ** 20).toFixed(1);
 
 Deno.test("10 000 malformed requests to a denovmm api process: JSON faults only, it stays up", async () => {
@@ -208,7 +171,7 @@ Deno.test("10 000 malformed requests to a denovmm api process: JSON faults only,
     const sock = `${dir}/api.sock`;
     await using p = await spawnApi(["api", "--api-sock", sock, "--log-level", "warning"], sock);
     const before = rssOf(p.child.pid);
-    await malformed(p.req, 10_000);
+    await sendMalformed(p.req, 10_000);
     const after = rssOf(p.child.pid);
     console.log(`denovmm api RSS: ${mib(before)} MiB before, ${mib(after)} MiB after`);
     const ok = await p.req("GET", "/");
@@ -222,69 +185,25 @@ Deno.test("10 000 malformed requests to a denovmm api process: JSON faults only,
 });
 
 Deno.test("the API server's memory stays flat over 10 000 malformed requests (heap after GC, RSS, fds)", async () => {
-  const dir = await Deno.makeTempDir({ prefix: "denovmm-api-heap-" });
-  const sock = `${dir}/api.sock`;
-  const harness = new URL("./support/api_heap_harness.ts", import.meta.url).pathname;
-  const child = new Deno.Command(Deno.execPath(), {
-    args: ["run", "-A", "--unstable-ffi", "--v8-flags=--expose-gc", harness, sock],
-    stdin: "piped",
-    stdout: "piped",
-    stderr: "inherit",
-  }).spawn();
-  const lines = child.stdout.pipeThrough(new TextDecoderStream()).getReader();
-  let buffered = "";
-  const nextLine = async (): Promise<string> => {
-    for (;;) {
-      const nl = buffered.indexOf("\n");
-      if (nl >= 0) {
-        const line = buffered.slice(0, nl);
-        buffered = buffered.slice(nl + 1);
-        return line;
-      }
-      const { value, done } = await lines.read();
-      if (done) throw new Error("the harness ended");
-      buffered += value;
-    }
-  };
-  const stdin = child.stdin.getWriter();
-  const measure = async () => {
-    await stdin.write(new TextEncoder().encode("measure\n"));
-    return JSON.parse(await nextLine()) as { heapUsed: number; rss: number; fds: number };
-  };
-  const client = Deno.createHttpClient({ proxy: { transport: "unix", path: sock } });
-  const req = async (method: string, path: string, body?: string) => {
-    const r = await fetch(`http://localhost${path}`, { method, client, body });
-    const text = await r.text();
-    return { status: r.status, json: text ? JSON.parse(text) : undefined };
-  };
-  try {
-    assert.equal(await nextLine(), "listening");
-    await malformed(req, 1500); // warm up the JIT and the pools
-    const before = await measure();
-    await malformed(req, 10_000);
-    const after = await measure();
-    console.log(
-      `server heap after GC ${mib(before.heapUsed)} -> ${mib(after.heapUsed)} MiB ` +
-        `(bound +${HEAP_BOUND_MIB}), RSS ${mib(before.rss)} -> ${mib(after.rss)} MiB ` +
-        `(bound +${RSS_BOUND_MIB}), fds ${before.fds} -> ${after.fds}`,
-    );
-    assert.ok(
-      after.heapUsed - before.heapUsed < HEAP_BOUND_MIB * 2 ** 20,
-      `heap grew by ${mib(after.heapUsed - before.heapUsed)} MiB`,
-    );
-    assert.ok(
-      after.rss - before.rss < RSS_BOUND_MIB * 2 ** 20,
-      `RSS grew by ${mib(after.rss - before.rss)} MiB`,
-    );
-    assert.ok(after.fds <= before.fds + 2, `fds ${before.fds} -> ${after.fds}`);
-  } finally {
-    client.close();
-    await stdin.close();
-    lines.releaseLock();
-    await child.stdout.cancel().catch(() => {});
-    await child.status;
-    await Deno.remove(dir, { recursive: true });
-  }
+  await using h = await HeapHarness.start();
+  await sendMalformed(h.req, 1500); // warm up the JIT and the pools
+  const before = await h.measure();
+  await sendMalformed(h.req, 10_000);
+  const after = await h.measure();
+  console.log(
+    `server heap after GC ${mib(before.heapUsed)} -> ${mib(after.heapUsed)} MiB ` +
+      `(bound +${HEAP_BOUND_MIB}), RSS ${mib(before.rss)} -> ${mib(after.rss)} MiB ` +
+      `(bound +${RSS_BOUND_MIB}), fds ${before.fds} -> ${after.fds}`,
+  );
+  assert.ok(
+    after.heapUsed - before.heapUsed < HEAP_BOUND_MIB * 2 ** 20,
+    `heap grew by ${mib(after.heapUsed - before.heapUsed)} MiB`,
+  );
+  assert.ok(
+    after.rss - before.rss < RSS_BOUND_MIB * 2 ** 20,
+    `RSS grew by ${mib(after.rss - before.rss)} MiB`,
+  );
+  assert.ok(after.fds <= before.fds + 2, `fds ${before.fds} -> ${after.fds}`);
 });
 
 Deno.test({

@@ -5,34 +5,13 @@
  */
 
 import assert from "node:assert/strict";
+import { assertOneLine, denovmm } from "./support/cli_process.ts";
 import { HeapHarness, sendMalformed } from "./support/api_malformed.ts";
 import { rssOf, spawnApi } from "./support/api_process.ts";
 import { HAS_KVM } from "./support/payload_vm.ts";
 import { I8042_RESET, SPIN, tinyKernel } from "./support/tiny_kernel.ts";
 
-const main = new URL("../src/cli/main.ts", import.meta.url).pathname;
-
-async function cli(args: string[], cwd?: string) {
-  const out = await new Deno.Command(Deno.execPath(), {
-    args: ["run", "-A", "--unstable-ffi", main, ...args],
-    cwd,
-    stdin: "null",
-    stdout: "piped",
-    stderr: "piped",
-  }).output();
-  return {
-    code: out.code,
-    stdout: new TextDecoder().decode(out.stdout),
-    stderr: new TextDecoder().decode(out.stderr),
-  };
-}
-
-function oneLine(stderr: string, re: RegExp) {
-  const lines = stderr.trim().split("\n");
-  assert.equal(lines.length, 1, `expected one line, got:\n${stderr}`);
-  assert.match(lines[0], re);
-  assert.doesNotMatch(stderr, /\bat .*\.ts:\d+/); // no stack trace
-}
+const cli = (args: string[], cwd?: string) => denovmm(args, { cwd });
 
 Deno.test("run --config-file: a bad file is one plain line naming the file, place and field", async (t) => {
   const dir = await Deno.makeTempDir({ prefix: "denovmm-cfg-" });
@@ -42,13 +21,13 @@ Deno.test("run --config-file: a bad file is one plain line naming the file, plac
     await t.step("a missing file", async () => {
       const r = await cli(["run", "--config-file", `${dir}/none.json`, "--no-api"]);
       assert.equal(r.code, 2);
-      oneLine(r.stderr, /^denovmm: Cannot open config file .*none\.json: no such file$/);
+      assertOneLine(r.stderr, /^denovmm: Cannot open config file .*none\.json: no such file$/);
     });
     await t.step("JSON syntax: file:line:column", async () => {
       await write("syntax.json", '{\n  "boot-source": {\n    "kernel_image_path" "x"\n  }\n}\n');
       const r = await cli(["run", "--config-file", `${dir}/syntax.json`, "--no-api"]);
       assert.equal(r.code, 2);
-      oneLine(
+      assertOneLine(
         r.stderr,
         /^denovmm: Bad config file .*syntax\.json:3:25: not valid JSON: Expected ':' after property name$/,
       );
@@ -63,7 +42,7 @@ Deno.test("run --config-file: a bad file is one plain line naming the file, plac
       );
       const r = await cli(["run", "--config-file", "field.json", "--no-api"], dir);
       assert.equal(r.code, 2);
-      oneLine(
+      assertOneLine(
         r.stderr,
         /^denovmm: Bad config file field\.json: machine-config: .*unknown field `vcpus`/,
       );
@@ -83,7 +62,7 @@ Deno.test("run --config-file: a bad file is one plain line naming the file, plac
       );
       const r = await cli(["run", "--config-file", "drive.json", "--no-api"], dir);
       assert.equal(r.code, 2);
-      oneLine(
+      assertOneLine(
         r.stderr,
         /drives\[0\]: .*invalid type for `is_root_device`: string "yes", expected a boolean/,
       );
@@ -92,13 +71,13 @@ Deno.test("run --config-file: a bad file is one plain line naming the file, plac
       await write("kernel.json", JSON.stringify({ "boot-source": { kernel_image_path: "nope" } }));
       const r = await cli(["run", "--config-file", "kernel.json", "--no-api"], dir);
       assert.equal(r.code, 2);
-      oneLine(r.stderr, /boot-source: The kernel file cannot be opened: nope: no such file/);
+      assertOneLine(r.stderr, /boot-source: The kernel file cannot be opened: nope: no such file/);
     });
     await t.step("a file without a kernel", async () => {
       await write("empty.json", "{}");
       const r = await cli(["run", "--config-file", "empty.json", "--no-api"], dir);
       assert.equal(r.code, 2);
-      oneLine(r.stderr, /kernel was not configured/);
+      assertOneLine(r.stderr, /kernel was not configured/);
     });
     await t.step("a kernel that is not a kernel", async () => {
       await write("junk.json", JSON.stringify({ "boot-source": { kernel_image_path: "vmlinux" } }));
@@ -110,21 +89,21 @@ Deno.test("run --config-file: a bad file is one plain line naming the file, plac
       await write("vsock.json", JSON.stringify({ vsock: { guest_cid: 3, uds_path: "v.sock" } }));
       const r = await cli(["run", "--config-file", "vsock.json", "--no-api"], dir);
       assert.equal(r.code, 2);
-      oneLine(r.stderr, /The "vsock" section is not supported by denovmm/);
+      assertOneLine(r.stderr, /The "vsock" section is not supported by denovmm/);
     });
     await t.step("flags the file replaces, and --no-api misuse", async () => {
       let r = await cli(["run", "--config-file", "empty.json", "--mem", "64", "--no-api"], dir);
       assert.equal(r.code, 2);
-      oneLine(r.stderr, /--config-file describes the whole VM; drop --mem/);
+      assertOneLine(r.stderr, /--config-file describes the whole VM; drop --mem/);
       r = await cli(["run", "--no-api"], dir);
       assert.equal(r.code, 2);
-      oneLine(r.stderr, /--no-api needs --config-file/);
+      assertOneLine(r.stderr, /--no-api needs --config-file/);
       r = await cli(
         ["run", "--config-file", "empty.json", "--no-api", "--api-sock", "x.sock"],
         dir,
       );
       assert.equal(r.code, 2);
-      oneLine(r.stderr, /--no-api and --api-sock exclude each other/);
+      assertOneLine(r.stderr, /--no-api and --api-sock exclude each other/);
     });
   } finally {
     await Deno.remove(dir, { recursive: true });
@@ -146,7 +125,7 @@ Deno.test("denovmm api: serves until SIGTERM (exit 143), removes its socket; a s
     });
     const second = await cli(["api", "--api-sock", sock]);
     assert.equal(second.code, 2);
-    oneLine(second.stderr, /The API socket .* is in use by a running process/);
+    assertOneLine(second.stderr, /The API socket .* is in use by a running process/);
     const missing = await cli(["api"]);
     assert.equal(missing.code, 2);
     assert.match(missing.stderr, /required option '--api-sock <path>' not specified/);

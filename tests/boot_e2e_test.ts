@@ -8,7 +8,7 @@ import assert from "node:assert/strict";
 import { defaultGuest } from "../guest/paths.ts";
 import { isPvmHost } from "../src/cpu/pvm.ts";
 import { HAS_KVM } from "./support/payload_vm.ts";
-import { runCli } from "./support/cli_vm.ts";
+import { runCli } from "./support/cli_process.ts";
 
 const BOOT_TIMEOUT_MS = 600_000;
 

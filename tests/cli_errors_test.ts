@@ -1,33 +1,13 @@
 import assert from "node:assert/strict";
+import { assertOneLine, denovmm } from "./support/cli_process.ts";
 
-const main = new URL("../src/cli/main.ts", import.meta.url).pathname;
-
-async function cli(...args: string[]) {
-  const out = await new Deno.Command(Deno.execPath(), {
-    args: ["run", "-A", "--unstable-ffi", main, ...args],
-    stdin: "null",
-    stdout: "piped",
-    stderr: "piped",
-  }).output();
-  return {
-    code: out.code,
-    stdout: new TextDecoder().decode(out.stdout),
-    stderr: new TextDecoder().decode(out.stderr),
-  };
-}
-
-function oneLine(stderr: string, re: RegExp) {
-  const lines = stderr.trim().split("\n");
-  assert.equal(lines.length, 1, `expected one line, got:\n${stderr}`);
-  assert.match(lines[0], re);
-  assert.doesNotMatch(stderr, /\bat .*\.ts:\d+/); // no stack trace
-}
+const cli = (...args: string[]) => denovmm(args);
 
 Deno.test("bad input exits 2 with one plain line", async (t) => {
   await t.step("missing kernel file", async () => {
     const r = await cli("run", "--kernel", "/nonexistent/vmlinux");
     assert.equal(r.code, 2);
-    oneLine(r.stderr, /^denovmm: Cannot open kernel \/nonexistent\/vmlinux: no such file$/);
+    assertOneLine(r.stderr, /^denovmm: Cannot open kernel \/nonexistent\/vmlinux: no such file$/);
   });
   await t.step("a file that is not a kernel, an empty initrd", async () => {
     const r = await cli("run", "--kernel", "/etc/hostname", "--initrd", "/etc/hostname");
@@ -40,15 +20,18 @@ Deno.test("bad input exits 2 with one plain line", async (t) => {
     assert.match(none.stderr, /missing required argument 'cmd'/);
     const env = await cli("exec", "--env", "NOEQUALS", "--", "true");
     assert.equal(env.code, 2);
-    oneLine(env.stderr, /^denovmm: --env NOEQUALS: expected KEY=VALUE$/);
+    assertOneLine(env.stderr, /^denovmm: --env NOEQUALS: expected KEY=VALUE$/);
     const kernel = await cli("exec", "--kernel", "/nonexistent/vmlinux", "--", "true");
     assert.equal(kernel.code, 2);
-    oneLine(kernel.stderr, /^denovmm: Cannot open kernel \/nonexistent\/vmlinux: no such file$/);
+    assertOneLine(
+      kernel.stderr,
+      /^denovmm: Cannot open kernel \/nonexistent\/vmlinux: no such file$/,
+    );
   });
   await t.step("memory too small", async () => {
     const r = await cli("run", "--mem", "4", "--kernel", "/nonexistent/vmlinux");
     assert.equal(r.code, 2);
-    oneLine(r.stderr, /--mem 4 is too small/);
+    assertOneLine(r.stderr, /--mem 4 is too small/);
   });
   await t.step("more memory than the host has", async () => {
     const r = await cli(
@@ -59,12 +42,12 @@ Deno.test("bad input exits 2 with one plain line", async (t) => {
       "/nonexistent/vmlinux",
     );
     assert.equal(r.code, 2);
-    oneLine(r.stderr, /more than this host has/);
+    assertOneLine(r.stderr, /more than this host has/);
   });
   await t.step("cpus below 1", async () => {
     const r = await cli("run", "--cpus", "0");
     assert.equal(r.code, 2);
-    oneLine(r.stderr, /--cpus <n>.*at least 1/);
+    assertOneLine(r.stderr, /--cpus <n>.*at least 1/);
   });
   await t.step("unknown option and unknown template", async () => {
     assert.equal((await cli("run", "--bogus")).code, 2);
@@ -81,7 +64,7 @@ Deno.test("bad input exits 2 with one plain line", async (t) => {
       ..."echo x ".repeat(20).split(" "),
     );
     assert.equal(r.code, 2);
-    oneLine(r.stderr, /has 40 words; Linux passes at most 32 arguments to init/);
+    assertOneLine(r.stderr, /has 40 words; Linux passes at most 32 arguments to init/);
   });
   await t.step("--help works everywhere and exits 0", async () => {
     const top = await cli("--help");

@@ -7,7 +7,7 @@
 
 import assert from "node:assert/strict";
 import { defaultGuest } from "../guest/paths.ts";
-import { runCli } from "./support/cli_vm.ts";
+import { runCli } from "./support/cli_process.ts";
 import { makeBlankImage, makeToolsImage, run } from "./support/disk_images.ts";
 import { HAS_KVM } from "./support/payload_vm.ts";
 

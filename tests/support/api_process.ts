@@ -5,7 +5,7 @@
  * @module
  */
 
-const main = new URL("../../src/cli/main.ts", import.meta.url).pathname;
+import { denovmmCommand } from "./cli_process.ts";
 
 /** A `denovmm` process serving the API. */
 export interface ApiProcess extends AsyncDisposable {
@@ -42,13 +42,7 @@ export async function spawnApi(
   socketPath: string,
   o: { cwd?: string } = {},
 ): Promise<ApiProcess> {
-  const child = new Deno.Command(Deno.execPath(), {
-    args: ["run", "-A", "--unstable-ffi", main, ...args],
-    cwd: o.cwd,
-    stdin: "piped",
-    stdout: "piped",
-    stderr: "piped",
-  }).spawn();
+  const child = denovmmCommand(args, { cwd: o.cwd, stdin: "piped" }).spawn();
   const dec = new TextDecoder();
   let out = "";
   let err = "";

@@ -26,6 +26,24 @@ export interface CliOptions {
 }
 
 /**
+ * The `denovmm ARGS...` child process, not yet started, with stdout and stderr piped.
+ *
+ * @example `const child = denovmmCommand(["api", "--api-sock", sock], { stdin: "piped" }).spawn();`
+ */
+export function denovmmCommand(
+  args: string[],
+  opts: { cwd?: string; stdin: "null" | "piped" },
+): Deno.Command {
+  return new Deno.Command(Deno.execPath(), {
+    args: ["run", "-A", "--unstable-ffi", main, ...args],
+    cwd: opts.cwd,
+    stdin: opts.stdin,
+    stdout: "piped",
+    stderr: "piped",
+  });
+}
+
+/**
  * Runs `denovmm ARGS...` with stdin closed and waits for it to end.
  *
  * @example
@@ -35,13 +53,7 @@ export interface CliOptions {
  */
 export async function denovmm(args: string[], opts: CliOptions = {}): Promise<CliRun> {
   const t0 = performance.now();
-  const child = new Deno.Command(Deno.execPath(), {
-    args: ["run", "-A", "--unstable-ffi", main, ...args],
-    cwd: opts.cwd,
-    stdin: "null",
-    stdout: "piped",
-    stderr: "piped",
-  }).spawn();
+  const child = denovmmCommand(args, { cwd: opts.cwd, stdin: "null" }).spawn();
   const timer = opts.timeoutMs === undefined
     ? undefined
     : setTimeout(() => child.kill("SIGKILL"), opts.timeoutMs);

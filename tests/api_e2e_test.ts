@@ -171,7 +171,11 @@ Deno.test({
             ),
           ]);
           assert.equal(status.code, 0, vm.stderr().slice(-2000));
-          assert.match(vm.stdout(), /reboot: Restarting system/);
+          // The guest's own "reboot: Restarting system" line is not required: Linux's default
+          // Ctrl-Alt-Del reboots at once without a sync, its virtio shutdown then fails the
+          // writes still queued, and while another vCPU prints those I/O errors the rebooting
+          // one may reset the machine before the console has its last line (seen here: the
+          // console ended with such an I/O error and no restart line).
           assert.match(vm.stderr(), /Guest ended \(reset\)/);
           assert.throws(() => Deno.lstatSync(sock), Deno.errors.NotFound);
           assert.equal((await metricLines(metrics)).length, before + 1, "a last line at exit");

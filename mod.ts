@@ -54,8 +54,13 @@ export {
   type SpawnOptions,
 } from "./src/sandbox/run_types.ts";
 export { kvmUnavailableReason, microVmTest, withMicroVm } from "./src/sandbox/testing.ts";
-export { AgentClient, AgentClosedError, AgentRequestError } from "./src/agent/client.ts";
-export type { AgentChannel, AgentReady, CommandSinks } from "./src/agent/client.ts";
+export {
+  AgentClient,
+  AgentClosedError,
+  AgentCommand,
+  AgentRequestError,
+} from "./src/agent/client.ts";
+export type { AgentChannel, AgentReady, CommandSinks, OutputStream } from "./src/agent/client.ts";
 export { AgentProtocolError } from "./src/agent/protocol.ts";
 export { type SignalName, SIGNALS } from "./src/agent/signals.ts";
 export {

@@ -29,7 +29,7 @@
 
 enum {
   EXEC = 1, STDIN_ = 2, KILL_ = 3, FILE_WRITE = 4, FILE_DATA = 5, FILE_END = 6,
-  FILE_READ = 7, SHUTDOWN = 8,
+  FILE_READ = 7, SHUTDOWN = 8, OUTPUT_CREDIT = 9,
   READY = 128, STARTED = 129, STDOUT_ = 130, STDERR_ = 131, EXIT_ = 132, CREDIT = 133,
   OK = 134, ERROR_ = 135,
 };
@@ -39,6 +39,9 @@ enum {
 #define MAX_FILES 16
 #define MAX_ARGS 4096
 #define CHUNK 32768
+#define PROTOCOL_VERSION 2
+/* Output bytes per stream the agent may send before the host hands credit back. */
+#define OUTPUT_WINDOW 262144
 
 struct chunk { struct chunk *next; uint32_t len, off; unsigned char data[]; };
 
@@ -49,6 +52,7 @@ struct cmd {
   int in, out, err;          /* our pipe ends; -1 when closed */
   int reaped, status;
   int stdin_eof;              /* host closed stdin: close the pipe once the queue drains */
+  uint32_t credit[2];         /* output bytes the host will still take: stdout, stderr */
   struct chunk *head, *tail;  /* stdin not yet in the pipe */
 };
 
@@ -217,6 +221,7 @@ static void do_exec(uint32_t id, const unsigned char *payload, uint32_t len) {
       c->in = in[1];
       c->out = out[0];
       c->err = err[0];
+      c->credit[0] = c->credit[1] = OUTPUT_WINDOW;
       close_fd(&in[0]);
       close_fd(&out[1]);
       close_fd(&err[1]);
@@ -271,21 +276,36 @@ static void flush_stdin(struct cmd *c) {
   if (!c->head && c->stdin_eof) close_fd(&c->in);
 }
 
-/* Forwards what a pipe holds now; returns 0 once it is at end of file. */
-static int pump(struct cmd *c, int *fd, uint32_t type) {
+enum { PUMP_EOF, PUMP_EMPTY, PUMP_NO_CREDIT };
+
+/* Forwards what a pipe holds now, as far as the host's credit for the stream goes. With no credit
+ * the pipe is left alone, so the command blocks on a full pipe: back-pressure to a slow reader. */
+static int pump(struct cmd *c, int which) {
+  int *fd = which == 0 ? &c->out : &c->err;
+  uint32_t type = which == 0 ? STDOUT_ : STDERR_;
   for (;;) {
-    ssize_t n = read(*fd, iobuf, sizeof iobuf);
-    if (n > 0) { send_frame(type, c->id, iobuf, (uint32_t)n); continue; }
+    if (c->credit[which] == 0) return PUMP_NO_CREDIT;
+    size_t want = c->credit[which] < sizeof iobuf ? c->credit[which] : sizeof iobuf;
+    ssize_t n = read(*fd, iobuf, want);
+    if (n > 0) {
+      c->credit[which] -= (uint32_t)n;
+      send_frame(type, c->id, iobuf, (uint32_t)n);
+      continue;
+    }
     if (n < 0 && errno == EINTR) continue;
-    if (n < 0 && errno == EAGAIN) return 1;
+    if (n < 0 && errno == EAGAIN) return PUMP_EMPTY;
     close_fd(fd);
-    return 0;
+    return PUMP_EOF;
   }
 }
 
-static void finish(struct cmd *c) {
-  if (c->out >= 0) pump(c, &c->out, STDOUT_);
-  if (c->err >= 0) pump(c, &c->err, STDERR_);
+/* After the command has been reaped: forward what its pipes still hold (a background child may
+ * keep them open; what it writes later is not the command's), then send EXIT. Waits for credit
+ * when the host has not taken the output yet. */
+static void try_finish(struct cmd *c) {
+  if (!c->used || !c->reaped) return;
+  if (c->out >= 0 && pump(c, 0) == PUMP_NO_CREDIT) return;
+  if (c->err >= 0 && pump(c, 1) == PUMP_NO_CREDIT) return;
   close_fd(&c->out);
   close_fd(&c->err);
   close_fd(&c->in);
@@ -304,10 +324,20 @@ static void reap(void) {
       if (cmds[i].used && cmds[i].pid == pid) {
         cmds[i].reaped = 1;
         cmds[i].status = st;
-        finish(&cmds[i]);
+        try_finish(&cmds[i]);
       }
     }
   }
+}
+
+static void do_output_credit(uint32_t id, const unsigned char *p, uint32_t len) {
+  struct cmd *c = find_cmd(id);
+  if (!c || len < 8) return;  /* the command has ended: its EXIT is on the way */
+  uint64_t out = (uint64_t)c->credit[0] + get32(p), err = (uint64_t)c->credit[1] + get32(p + 4);
+  /* The host never has more than the window out; a bigger grant is clamped, not trusted. */
+  c->credit[0] = out > OUTPUT_WINDOW ? OUTPUT_WINDOW : (uint32_t)out;
+  c->credit[1] = err > OUTPUT_WINDOW ? OUTPUT_WINDOW : (uint32_t)err;
+  try_finish(c);
 }
 
 static void do_kill(uint32_t id, const unsigned char *p, uint32_t len) {
@@ -393,6 +423,7 @@ static void on_frame(uint32_t type, uint32_t id, const unsigned char *p, uint32_
     case FILE_END: do_file_end(id); break;
     case FILE_READ: do_file_read(id, p, len); break;
     case SHUTDOWN: shutdown_all(); break;
+    case OUTPUT_CREDIT: do_output_credit(id, p, len); break;
     default:
       fprintf(stderr, "denovmm-agent: unknown frame type %u from the host\n", type);
       exit(2);
@@ -479,7 +510,7 @@ int main(int argc, char **argv) {
   uname(&u);
   unsigned char ready[8 + sizeof u.release];
   uint32_t rl = (uint32_t)strlen(u.release);
-  put32(ready, 1);
+  put32(ready, PROTOCOL_VERSION);
   put32(ready + 4, rl);
   memcpy(ready + 8, u.release, rl);
   send_frame(READY, 0, ready, 8 + rl);
@@ -493,8 +524,8 @@ int main(int argc, char **argv) {
     for (int i = 0; i < MAX_CMDS; i++) {
       struct cmd *c = &cmds[i];
       if (!c->used) continue;
-      if (c->out >= 0) { owner[n].c = c; owner[n].which = 1; pfd[n++] = (struct pollfd){ c->out, POLLIN, 0 }; }
-      if (c->err >= 0) { owner[n].c = c; owner[n].which = 2; pfd[n++] = (struct pollfd){ c->err, POLLIN, 0 }; }
+      if (c->out >= 0 && c->credit[0]) { owner[n].c = c; owner[n].which = 1; pfd[n++] = (struct pollfd){ c->out, POLLIN, 0 }; }
+      if (c->err >= 0 && c->credit[1]) { owner[n].c = c; owner[n].which = 2; pfd[n++] = (struct pollfd){ c->err, POLLIN, 0 }; }
       if (c->in >= 0 && c->head) { owner[n].c = c; owner[n].which = 0; pfd[n++] = (struct pollfd){ c->in, POLLOUT, 0 }; }
     }
     if (poll(pfd, (nfds_t)n, -1) < 0) {
@@ -506,8 +537,8 @@ int main(int argc, char **argv) {
       if (!pfd[i].revents) continue;
       struct cmd *c = owner[i].c;
       if (!c->used) continue;
-      if (owner[i].which == 1 && c->out == pfd[i].fd) pump(c, &c->out, STDOUT_);
-      else if (owner[i].which == 2 && c->err == pfd[i].fd) pump(c, &c->err, STDERR_);
+      if (owner[i].which == 1 && c->out == pfd[i].fd) pump(c, 0);
+      else if (owner[i].which == 2 && c->err == pfd[i].fd) pump(c, 1);
       else if (owner[i].which == 0 && c->in == pfd[i].fd) flush_stdin(c);
     }
     if (pfd[1].revents) {

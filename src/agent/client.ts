@@ -16,10 +16,21 @@ import {
   type Frame,
   FrameDecoder,
   MAX_PAYLOAD,
+  OUTPUT_WINDOW,
   PayloadReader,
   PayloadWriter,
+  PROTOCOL_VERSION,
   STDIN_WINDOW,
 } from "./protocol.ts";
+
+/**
+ * Output credit goes back to the agent in batches of at least this many bytes per stream. Less
+ * than {@link OUTPUT_WINDOW}, so a reader that has taken everything always frees the agent.
+ */
+const CREDIT_BATCH = 65536;
+
+/** A command's output stream: 0 is stdout, 1 is stderr. */
+export type OutputStream = 0 | 1;
 
 /** A byte channel to the agent. */
 export interface AgentChannel {
@@ -56,6 +67,13 @@ export interface AgentReady {
 export interface CommandSinks {
   stdout(bytes: Uint8Array): void;
   stderr(bytes: Uint8Array): void;
+  /**
+   * When true, the receiver hands the agent its credit back itself, with
+   * {@link AgentCommand.releaseOutput}, once its reader has taken the bytes: the command then
+   * stalls (as on a full pipe) while {@link OUTPUT_WINDOW} bytes of a stream wait unread. When
+   * false or unset, each chunk is released as soon as the sink has it.
+   */
+  paced?: boolean;
 }
 
 /** Options of {@link AgentClient}. */
@@ -71,6 +89,10 @@ interface CommandState {
   exit: Deferred<ExitInfo>;
   inflight: number;
   creditWaiters: (() => void)[];
+  /** Output bytes received per stream and not yet granted back to the agent. */
+  outstanding: [number, number];
+  /** Of those, bytes the reader has taken (granted back with the next batch). */
+  released: [number, number];
 }
 
 interface TransferState {
@@ -147,6 +169,14 @@ export class AgentCommand {
     if (!this.#state.exit.settled) await this.#client.send(FRAME.STDIN, this.id);
   }
 
+  /**
+   * Gives the agent back `bytes` of output credit on `stream` (paced sinks only: the reader has
+   * taken them).
+   */
+  releaseOutput(stream: OutputStream, bytes: number): void {
+    this.#client.releaseOutput(this.id, stream, bytes);
+  }
+
   /** Sends a signal (Linux number) to the command's process group. */
   async kill(signal: number): Promise<void> {
     if (this.#state.exit.settled) return;
@@ -161,7 +191,7 @@ export class AgentCommand {
  * @example
  * ```ts
  * const client = new AgentClient(machine.port("denovmm.agent"));
- * console.log(await client.ready); // { version: 1, kernelRelease: "6.1.0-denovmm" }
+ * console.log(await client.ready); // { version: 2, kernelRelease: "6.1.0-denovmm" }
  * ```
  */
 export class AgentClient {
@@ -208,6 +238,8 @@ export class AgentClient {
       exit: new Deferred(),
       inflight: 0,
       creditWaiters: [],
+      outstanding: [0, 0],
+      released: [0, 0],
     };
     this.#commands.set(id, state);
     if (this.#error) this.#failCommand(state, this.#error);
@@ -262,6 +294,20 @@ export class AgentClient {
     await this.#shutdown.promise.catch(() => {});
   }
 
+  /** @internal Hands output credit back to a running command ({@link AgentCommand.releaseOutput}). */
+  releaseOutput(id: number, stream: OutputStream, bytes: number): void {
+    const c = this.#commands.get(id);
+    if (c === undefined || this.#error) return;
+    c.released[stream] = Math.min(c.outstanding[stream], c.released[stream] + bytes);
+    if (c.released[0] < CREDIT_BATCH && c.released[1] < CREDIT_BATCH) return;
+    const [out, err] = c.released;
+    c.outstanding[0] -= out;
+    c.outstanding[1] -= err;
+    c.released = [0, 0];
+    this.send(FRAME.OUTPUT_CREDIT, id, new PayloadWriter().u32(out).u32(err).finish())
+      .catch(() => {}); // a closed channel fails the command by itself
+  }
+
   /** @internal Writes one frame; rejects once the channel has ended. */
   async send(type: number, id: number, payload?: Uint8Array): Promise<void> {
     if (this.#error) throw this.#error;
@@ -307,18 +353,40 @@ export class AgentClient {
     switch (f.type) {
       case FRAME.READY: {
         const r = new PayloadReader(f.payload);
-        this.#ready.resolve({ version: r.u32(), kernelRelease: r.string() });
+        const version = r.u32();
+        if (version !== PROTOCOL_VERSION) {
+          throw new AgentProtocolError(
+            `the guest agent speaks protocol version ${version}, this denovmm needs ` +
+              `${PROTOCOL_VERSION}: rebuild the guest with \`deno task guest\``,
+          );
+        }
+        this.#ready.resolve({ version, kernelRelease: r.string() });
         return;
       }
       case FRAME.STARTED:
         this.#commands.get(f.id)?.pid.resolve(new PayloadReader(f.payload).u32());
         return;
       case FRAME.STDOUT:
-        this.#commands.get(f.id)?.sinks.stdout(f.payload.slice());
+      case FRAME.STDERR: {
+        const c = this.#commands.get(f.id);
+        if (c === undefined) return;
+        const stream: OutputStream = f.type === FRAME.STDOUT ? 0 : 1;
+        const n = f.payload.length;
+        // The window bounds what the host holds for a reader that does not read; an agent that
+        // ignores it is broken or hostile.
+        if (c.outstanding[stream] + n > OUTPUT_WINDOW) {
+          throw new AgentProtocolError(
+            `the agent sent more ${stream === 0 ? "stdout" : "stderr"} of \`${c.label}\` than ` +
+              `the host granted (${OUTPUT_WINDOW} bytes)`,
+          );
+        }
+        c.outstanding[stream] += n;
+        const chunk = f.payload.slice();
+        if (stream === 0) c.sinks.stdout(chunk);
+        else c.sinks.stderr(chunk);
+        if (!c.sinks.paced) this.releaseOutput(f.id, stream, n);
         return;
-      case FRAME.STDERR:
-        this.#commands.get(f.id)?.sinks.stderr(f.payload.slice());
-        return;
+      }
       case FRAME.EXIT: {
         const c = this.#commands.get(f.id);
         if (c === undefined) return;

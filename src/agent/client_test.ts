@@ -7,7 +7,14 @@ import assert from "node:assert/strict";
 import { createHash } from "node:crypto";
 import { AgentClient, AgentClosedError, AgentRequestError, type CommandSinks } from "./client.ts";
 import { CAN_BUILD_AGENT, startAgentProcess } from "./agent_process.ts";
-import { encodeFrame, FRAME, STDIN_WINDOW } from "./protocol.ts";
+import {
+  encodeFrame,
+  FRAME,
+  OUTPUT_WINDOW,
+  PayloadWriter,
+  PROTOCOL_VERSION,
+  STDIN_WINDOW,
+} from "./protocol.ts";
 
 const ENV = ["PATH=/usr/local/bin:/usr/bin:/bin", "HOME=/tmp"];
 
@@ -59,7 +66,7 @@ Deno.test({
     };
 
     await t.step("READY names the protocol version and the kernel release", () => {
-      assert.equal(ready.version, 1);
+      assert.equal(ready.version, PROTOCOL_VERSION);
       assert.equal(ready.kernelRelease, Deno.osRelease());
     });
 
@@ -162,6 +169,49 @@ Deno.test({
       assert.equal(new TextDecoder().decode(b.stdout()), "bbbb\n".repeat(2000));
     });
 
+    await t.step(
+      "output flow control: a paced reader that takes nothing holds the command at the window",
+      async () => {
+        let received = 0;
+        let errText = "";
+        const cmd = client.exec(
+          {
+            argv: ["sh", "-c", "head -c 1000000 /dev/zero; echo done >&2"],
+            env: ENV,
+            cwd: dir,
+            stdinPipe: false,
+          },
+          {
+            stdout: (b) => void (received += b.length),
+            stderr: (b) => void (errText += new TextDecoder().decode(b)),
+            paced: true,
+          },
+        );
+        const deadline = Date.now() + 30_000;
+        while (received < OUTPUT_WINDOW && Date.now() < deadline) {
+          await new Promise((r) => setTimeout(r, 10));
+        }
+        assert.equal(received, OUTPUT_WINDOW, "the agent sends up to its window");
+        // Unpaced, the million bytes take milliseconds; paced, nothing more may come.
+        await new Promise((r) => setTimeout(r, 300));
+        assert.equal(received, OUTPUT_WINDOW, "nothing beyond the window");
+        assert.equal(errText, "", "the command is still blocked on its stdout");
+        let released = 0;
+        while (released < 1_000_000) {
+          const n = received - released;
+          if (n > 0) {
+            cmd.releaseOutput(0, n);
+            released += n;
+          } else {
+            await new Promise((r) => setTimeout(r, 5));
+          }
+        }
+        assert.deepEqual(await cmd.exit, { status: 0, signal: 0 });
+        assert.equal(received, 1_000_000);
+        assert.equal(errText, "done\n");
+      },
+    );
+
     await t.step("file errors are request errors with the guest's reason", async () => {
       await assert.rejects(
         client.readFile(`${dir}/missing`),
@@ -233,4 +283,45 @@ Deno.test({
     assert.match(agent.stderr(), /bad frame header/);
     await Deno.remove(dir, { recursive: true });
   },
+});
+
+/** A fake agent: the frames it sends, and what the host writes to it (discarded). */
+function fakeAgent(frames: Uint8Array[]) {
+  return {
+    readable: new ReadableStream<Uint8Array>({
+      start(c) {
+        for (const f of frames) c.enqueue(f);
+      },
+    }),
+    writable: new WritableStream<Uint8Array>(),
+  };
+}
+
+const readyFrame = (version: number) =>
+  encodeFrame(FRAME.READY, 0, new PayloadWriter().u32(version).string("6.1-fake").finish());
+
+Deno.test("client: an agent of another protocol version is refused, saying what to do", async () => {
+  const client = new AgentClient(fakeAgent([readyFrame(1)]));
+  await assert.rejects(
+    client.ready,
+    /speaks protocol version 1, this denovmm needs 2: rebuild the guest with `deno task guest`/,
+  );
+});
+
+Deno.test("client: output beyond the granted window is a protocol error that fails the command", async () => {
+  const started = encodeFrame(FRAME.STARTED, 1, new PayloadWriter().u32(42).finish());
+  const chunk = encodeFrame(FRAME.STDOUT, 1, new Uint8Array(65536));
+  // Four full chunks fill the window; the fifth is more than the host granted.
+  const client = new AgentClient(
+    fakeAgent([readyFrame(PROTOCOL_VERSION), started, chunk, chunk, chunk, chunk, chunk]),
+  );
+  await client.ready;
+  let got = 0;
+  const cmd = client.exec({ argv: ["yes"], env: [], cwd: "/", stdinPipe: false }, {
+    stdout: (b) => void (got += b.length),
+    stderr: () => {},
+    paced: true,
+  });
+  await assert.rejects(cmd.exit, /more stdout of `yes` than the host granted \(262144 bytes\)/);
+  assert.equal(got, OUTPUT_WINDOW);
 });

@@ -9,10 +9,12 @@
 export const HEADER_SIZE = 12;
 /** Largest payload either side accepts. */
 export const MAX_PAYLOAD = 65536;
-/** Protocol version the agent announces in READY. */
-export const PROTOCOL_VERSION = 1;
+/** Protocol version the agent announces in READY (2: output flow control). */
+export const PROTOCOL_VERSION = 2;
 /** Unacknowledged stdin bytes the host allows per command. */
 export const STDIN_WINDOW = 262144;
+/** Output bytes per command and stream the agent may send before the host grants more. */
+export const OUTPUT_WINDOW = 262144;
 
 /** Frame types (host to guest below 128, guest to host from 128). */
 export const FRAME = {
@@ -24,6 +26,7 @@ export const FRAME = {
   FILE_END: 6,
   FILE_READ: 7,
   SHUTDOWN: 8,
+  OUTPUT_CREDIT: 9,
   READY: 128,
   STARTED: 129,
   STDOUT: 130,

@@ -259,7 +259,9 @@ export class MicroVm implements AsyncDisposable {
   }
 
   /**
-   * Starts a program with streaming stdin/stdout/stderr.
+   * Starts a program with streaming stdin/stdout/stderr. Output is flow-controlled like a pipe:
+   * read or cancel both `stdout` and `stderr`, or the program stalls once 256 KiB of one of them
+   * waits unread (the host never holds more than that per stream).
    *
    * @example
    * ```ts

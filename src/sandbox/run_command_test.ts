@@ -81,6 +81,26 @@ Deno.test({
       assert.deepEqual(await p.wait(), { exitCode: 130, signal: "SIGINT" });
       assert.equal((await reader.read()).done, true);
     });
+    await t.step(
+      "spawn: a reader that falls behind holds the command back, then gets it all",
+      async () => {
+        const p = startCommand(client, "sh", {
+          ...base,
+          args: ["-c", "head -c 3000000 /dev/zero; echo done >&2"],
+        });
+        let exited = false;
+        const status = p.wait().then((s) => ((exited = true), s));
+        const errText = new Response(p.stderr).text();
+        // 3 MB is far more than the pipe and the output window hold together.
+        await new Promise((r) => setTimeout(r, 500));
+        assert.equal(exited, false, "the command waits for its reader");
+        let n = 0;
+        for await (const chunk of p.stdout) n += chunk.length;
+        assert.equal(n, 3_000_000);
+        assert.deepEqual(await status, { exitCode: 0, signal: null });
+        assert.equal(await errText, "done\n");
+      },
+    );
     await client.shutdown();
     await Deno.remove(dir, { recursive: true });
   },

@@ -7,6 +7,7 @@
 import type { AgentClient, AgentCommand, CommandSinks } from "../agent/client.ts";
 import type { ExitInfo } from "../agent/protocol.ts";
 import { type SignalName, signalName, signalNumber } from "../agent/signals.ts";
+import { PacedOutput } from "./paced_output.ts";
 import type { ProcessStatus, SpawnOptions } from "./run_types.ts";
 
 /** The guest environment every command starts from. */
@@ -79,37 +80,30 @@ export class SandboxProcess {
 
   /** @internal Created by {@link startCommand}. */
   constructor(start: (sinks: CommandSinks) => AgentCommand) {
-    let out!: ReadableStreamDefaultController<Uint8Array>;
-    let err!: ReadableStreamDefaultController<Uint8Array>;
-    let outOpen = true;
-    let errOpen = true;
-    this.stdout = new ReadableStream({
-      start: (c) => void (out = c),
-      cancel: () => void (outOpen = false),
+    // The command exists only once `start` returns; output cannot arrive before that.
+    let cmd: AgentCommand | undefined;
+    const out = new PacedOutput((n) => cmd?.releaseOutput(0, n));
+    const err = new PacedOutput((n) => cmd?.releaseOutput(1, n));
+    this.stdout = out.readable;
+    this.stderr = err.readable;
+    this.#cmd = cmd = start({
+      stdout: (b) => out.push(b),
+      stderr: (b) => err.push(b),
+      paced: true,
     });
-    this.stderr = new ReadableStream({
-      start: (c) => void (err = c),
-      cancel: () => void (errOpen = false),
+    this.#cmd.exit.then(() => {
+      out.close();
+      err.close();
+    }, (e) => {
+      out.error(e);
+      err.error(e);
     });
-    this.#cmd = start({
-      stdout: (b) => outOpen && out.enqueue(b),
-      stderr: (b) => errOpen && err.enqueue(b),
-    });
-    const end = (e?: Error) => {
-      for (const [c, open] of [[out, outOpen], [err, errOpen]] as const) {
-        if (!open) continue;
-        if (e) c.error(e);
-        else c.close();
-      }
-      outOpen = errOpen = false;
-    };
-    this.#cmd.exit.then(() => end(), (e) => end(e));
     this.pid = this.#cmd.pid;
-    const cmd = this.#cmd;
+    const started = this.#cmd;
     this.stdin = new WritableStream({
-      write: (chunk) => cmd.writeStdin(chunk),
-      close: () => cmd.closeStdin(),
-      abort: () => cmd.closeStdin(),
+      write: (chunk) => started.writeStdin(chunk),
+      close: () => started.closeStdin(),
+      abort: () => started.closeStdin(),
     });
   }
 

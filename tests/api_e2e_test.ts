@@ -3,7 +3,8 @@
  * getting-started guide drives Firecracker (tests/support/firecracker_getting_started.sh), booting
  * the default guest from its ext4 root image. One boot serves every runtime check: GET / says
  * Running, pause really stops the vCPUs and resume continues the guest, FlushMetrics writes
- * block and vCPU counters, and SendCtrlAltDel reboots the guest so the VMM exits 0.
+ * block and vCPU counters, a drive patched to a bigger image is seen at its new size by the
+ * guest, and SendCtrlAltDel reboots the guest so the VMM exits 0.
  */
 
 import assert from "node:assert/strict";
@@ -45,8 +46,21 @@ Deno.test({
       const logFile = `${dir}/denovmm.log`;
       await using vm = await spawnApi(["api", "--api-sock", sock], sock, { cwd: dir });
 
-      // Not in the guide: a metrics file and a log file, which are pre-boot settings.
+      // Not in the guide: a metrics file, a log file and a small scratch drive (/dev/vdb, swapped
+      // for a bigger image after boot), which are pre-boot settings.
       assert.equal((await vm.req("PUT", "/metrics", { metrics_path: metrics })).status, 204);
+      await Deno.writeFile(`${dir}/scratch1.img`, new Uint8Array(1 << 20));
+      await Deno.writeFile(`${dir}/scratch2.img`, new Uint8Array(2 << 20));
+      const scratch = (path: string) => ({
+        drive_id: "scratch",
+        path_on_host: path,
+        is_root_device: false,
+        is_read_only: false,
+      });
+      assert.equal(
+        (await vm.req("PUT", "/drives/scratch", scratch("./scratch1.img"))).status,
+        204,
+      );
       assert.equal(
         (await vm.req("PUT", "/logger", {
           log_path: logFile,
@@ -102,7 +116,10 @@ Deno.test({
             2,
           );
           assert.equal((cfg["machine-config"] as Record<string, unknown>).mem_size_mib, 1024);
-          assert.equal((cfg.drives as { drive_id: string }[])[0].drive_id, "rootfs");
+          assert.deepEqual(
+            (cfg.drives as { drive_id: string }[]).map((d) => d.drive_id).sort(),
+            ["rootfs", "scratch"],
+          );
           const late = await vm.req("PUT", "/machine-config", { vcpu_count: 1, mem_size_mib: 128 });
           assert.equal(late.status, 400);
           assert.match(String(late.json!.fault_message), /not supported after starting/);
@@ -147,14 +164,30 @@ Deno.test({
         assert.ok(total(lines, "block_rootfs", "read_count") > 0);
         assert.equal(
           total(lines, "block", "read_bytes"),
-          total(lines, "block_rootfs", "read_bytes"),
+          total(lines, "block_rootfs", "read_bytes") + total(lines, "block_scratch", "read_bytes"),
         );
         assert.ok(total(lines, "vcpu_0", "exit_io_out") > 0, "vCPU 0 wrote to the UART");
         assert.ok(lines.every((l) => "vcpu_1" in l), "one section per vCPU");
         assert.ok(total(lines, "vcpu", "exit_mmio_write") > 0, "virtio-mmio register writes");
-        assert.equal(total(lines, "put_api_requests", "drive_count"), 1);
+        assert.equal(total(lines, "put_api_requests", "drive_count"), 2);
         assert.equal(total(lines, "patch_api_requests", "vm_count"), 2);
       });
+
+      await step(
+        "PATCH /drives/scratch after boot: the guest sees the bigger image's capacity",
+        async () => {
+          await vm.type("echo vdb-$(cat /sys/block/vdb/size)\n");
+          await vm.waitFor(/^vdb-2048\r?$/m, STEP_TIMEOUT_MS);
+          const r = await vm.req("PATCH", "/drives/scratch", {
+            drive_id: "scratch",
+            path_on_host: "./scratch2.img",
+          });
+          assert.equal(r.status, 204, JSON.stringify(r.json));
+          await vm.waitFor(/\[vdb\] new size: 4096 512-byte logical blocks/, STEP_TIMEOUT_MS);
+          await vm.type("echo vdb-$(cat /sys/block/vdb/size)\n");
+          await vm.waitFor(/^vdb-4096\r?$/m, STEP_TIMEOUT_MS);
+        },
+      );
 
       await step(
         "SendCtrlAltDel reboots the guest and the VMM exits 0, removing its socket",

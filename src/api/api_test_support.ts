@@ -35,6 +35,7 @@ export class FakeController implements VmController {
   startError?: Error;
   pause?: () => Promise<void>;
   resume?: () => Promise<void>;
+  updateDrive?: (driveId: string, pathOnHost: string) => Promise<void>;
 
   /** @example `new FakeController()` */
   constructor(o: { pausable?: boolean } = {}) {

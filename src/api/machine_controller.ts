@@ -11,6 +11,7 @@ import type { PvmQuirksMode } from "../cpu/pvm.ts";
 import type { VirtioDevice } from "../virtio/device.ts";
 import { VIRTIO_ID } from "../virtio/device.ts";
 import { Machine, type MachineExit } from "../vmm/machine.ts";
+import { replaceDiskImage } from "../vmm/machine_devices.ts";
 import { ApiError } from "./api_error.ts";
 import type { DeviceCounters, VmCounters } from "./metrics.ts";
 import type { VmController, VmState } from "./vm_controller.ts";
@@ -150,6 +151,21 @@ export class MachineController implements VmController {
           "earlier Ctrl-Alt-Del is still unread).",
       );
     }
+  }
+
+  /**
+   * Points drive `driveId` of the running VM at another image; the guest is told its capacity
+   * may have changed (a configuration interrupt).
+   *
+   * @example `await controller.updateDrive("scratch", "./scratch2.ext4");`
+   */
+  async updateDrive(driveId: string, pathOnHost: string): Promise<void> {
+    const m = this.#running();
+    const disk = m.disks.find((d) => this.#apiIds.get(d) === driveId);
+    if (disk === undefined) {
+      throw new ApiError(400, `The drive ${driveId} is not attached to the running VM.`);
+    }
+    await replaceDiskImage(disk, pathOnHost); // a file that cannot be opened is a plain 400
   }
 
   /** Parks every vCPU (see {@link Machine.pause}). @example `await controller.pause()` */

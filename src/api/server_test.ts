@@ -670,6 +670,41 @@ Deno.test("PATCH /vm pauses and resumes a controller that can", async () => {
   assert.equal((await api.req("GET", "/")).json!.state, "Running");
 });
 
+Deno.test("PATCH /drives after boot swaps the running drive's file; GET /vm/config shows it", async () => {
+  const fake = new FakeController();
+  const swaps: string[] = [];
+  fake.updateDrive = (id, path) => {
+    if (path.endsWith("missing.img")) {
+      return Promise.reject(new Error(`Cannot open disk image ${path}: no such file`));
+    }
+    swaps.push(`${id}=${path}`);
+    return Promise.resolve();
+  };
+  await using api = await testApi(fake);
+  const f = await files(api);
+  await api.req("PUT", "/boot-source", { kernel_image_path: f.kernel });
+  await api.req("PUT", "/drives/rootfs", drive("rootfs", f.disk, { is_root_device: true }));
+  await api.req("PUT", "/actions", { action_type: "InstanceStart" });
+  const patch = { drive_id: "rootfs", path_on_host: f.disk2 };
+  assert.equal((await api.req("PATCH", "/drives/rootfs", patch)).status, 204);
+  assert.deepEqual(swaps, [`rootfs=${f.disk2}`]);
+  const cfg = (await api.req("GET", "/vm/config")).json!;
+  assert.equal((cfg.drives as { path_on_host: string }[])[0].path_on_host, f.disk2);
+  assert.equal(
+    await fault(api, "PATCH", "/drives/rootfs", {
+      drive_id: "rootfs",
+      path_on_host: "missing.img",
+    }),
+    "Cannot open disk image missing.img: no such file",
+  );
+  assert.equal(
+    ((await api.req("GET", "/vm/config")).json!.drives as { path_on_host: string }[])[0]
+      .path_on_host,
+    f.disk2,
+    "a failed swap leaves the configuration as it was",
+  );
+});
+
 Deno.test("controller failures: plain errors are 400 Start microvm errors, bugs are 500s", async () => {
   const fake = new FakeController();
   await using api = await testApi(fake);

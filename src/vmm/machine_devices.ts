@@ -119,3 +119,23 @@ export function buildDevices(o: {
   ];
   return { devices, disks, nets, console, virtioConsole: o.virtioConsole, ports, close };
 }
+
+/**
+ * Points a running disk at another image file (Firecracker's `PATCH /drives/{id}` after boot):
+ * the new file is opened as the old one was (read-only or not, same serial), the device swaps
+ * to it once its requests in flight are done, and the old file is closed.
+ *
+ * @example `await replaceDiskImage(machine.disks[0], "./other.ext4");`
+ */
+export async function replaceDiskImage(disk: BlockDevice, path: string): Promise<void> {
+  const { readOnly, id } = disk.backend;
+  const next = FileBackend.open(path, { readOnly, id });
+  let old;
+  try {
+    old = await disk.replaceBackend(next);
+  } catch (e) {
+    next.close();
+    throw e;
+  }
+  old.close();
+}

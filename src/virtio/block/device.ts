@@ -88,7 +88,7 @@ export class BlockDevice implements VirtioDevice {
     writeBytes: 0,
     errors: 0,
   };
-  readonly #backend: BlockBackend;
+  #backend: BlockBackend;
   readonly #config = new Uint8Array(BLK_CONFIG.SIZE);
   #ctx?: ActivateContext;
   #queue?: SplitQueue;
@@ -109,7 +109,7 @@ export class BlockDevice implements VirtioDevice {
       : bit(VIRTIO_BLK_F.DISCARD) | bit(VIRTIO_BLK_F.WRITE_ZEROES);
     this.features = f;
     const v = new DataView(this.#config.buffer);
-    v.setBigUint64(BLK_CONFIG.CAPACITY, BigInt(Math.floor(backend.size / SECTOR_SIZE)), true);
+    this.#setCapacity(backend.size);
     v.setUint32(BLK_CONFIG.SIZE_MAX, BLK_SIZE_MAX, true);
     v.setUint32(BLK_CONFIG.SEG_MAX, BLK_SEG_MAX, true);
     v.setUint32(BLK_CONFIG.BLK_SIZE, SECTOR_SIZE, true);
@@ -124,6 +124,40 @@ export class BlockDevice implements VirtioDevice {
   /** The backend (for closing it with the VM). */
   get backend(): BlockBackend {
     return this.#backend;
+  }
+
+  /**
+   * Swaps the backing image while the guest runs (Firecracker's `PATCH /drives/{id}` after boot):
+   * lets the requests in flight on the old image finish, serves every later one from `next`, sets
+   * the new capacity and raises a configuration change interrupt so the driver reads it again
+   * (virtio 1.2 §2.5.1, §5.2.4). Resolves with the old backend, which the caller closes.
+   *
+   * @example `(await blk.replaceBackend(FileBackend.open("b.img", { readOnly: false }))).close();`
+   */
+  async replaceBackend(next: BlockBackend): Promise<BlockBackend> {
+    if (next.readOnly !== this.#backend.readOnly) {
+      // VIRTIO_BLK_F_RO was negotiated with the driver; it cannot change under it.
+      throw new Error(
+        `${this.name}: the new image must be ${
+          this.#backend.readOnly ? "read-only" : "writable"
+        } like the one the guest has`,
+      );
+    }
+    await this.quiesce();
+    // No await from here on: no request can start between the last one finishing and the swap.
+    const old = this.#backend;
+    this.#backend = next;
+    this.#setCapacity(next.size);
+    this.#ctx?.notifyConfig();
+    return old;
+  }
+
+  #setCapacity(bytes: number): void {
+    new DataView(this.#config.buffer).setBigUint64(
+      BLK_CONFIG.CAPACITY,
+      BigInt(Math.floor(bytes / SECTOR_SIZE)),
+      true,
+    );
   }
 
   readConfig(offset: number, data: Uint8Array): void {

@@ -198,6 +198,50 @@ Deno.test("blk: a malformed ring puts the device in needs-reset, it does not thr
   await Deno.remove(path);
 });
 
+Deno.test("blk: a new image while the guest runs: in-flight reads finish on the old one, later ones use the new", async () => {
+  const oldPath = await tempDisk((b) => b.fill(0xaa));
+  const newPath = await Deno.makeTempFile({ prefix: "denovmm-blk-", suffix: ".img" });
+  await Deno.writeFile(newPath, new Uint8Array(DISK * 2).fill(0xbb));
+  const { dev, q, mem, drv } = setup(oldPath);
+  const read = (sector: bigint) => {
+    const buf = q.alloc(512), st = q.alloc(1);
+    q.addChain([{ data: header(VIRTIO_BLK_T.IN, sector) }, { addr: buf, len: 512, write: true }, {
+      addr: st,
+      len: 1,
+      write: true,
+    }]);
+    dev.queueNotify(0);
+    return { buf, st };
+  };
+  const before = read(0n); // in flight while the swap is asked for
+  const swapped = dev.replaceBackend(
+    FileBackend.open(newPath, { readOnly: false, id: "test-disk" }),
+  );
+  const old = await swapped;
+  await settle(dev);
+  assert.equal(mem.readU8(before.st), VIRTIO_BLK_S.OK);
+  assert.ok(mem.slice(before.buf, 512).every((x) => x === 0xaa), "the old image answered");
+  const after = read(BigInt(DISK / 512)); // past the old end: only the new image has it
+  await settle(dev);
+  assert.equal(mem.readU8(after.st), VIRTIO_BLK_S.OK);
+  assert.ok(mem.slice(after.buf, 512).every((x) => x === 0xbb), "the new image answered");
+  const cfg = new Uint8Array(BLK_CONFIG.SIZE);
+  dev.readConfig(0, cfg);
+  assert.equal(
+    new DataView(cfg.buffer).getBigUint64(BLK_CONFIG.CAPACITY, true),
+    BigInt(DISK * 2 / 512),
+  );
+  assert.equal(drv.interrupts.config, 1, "the driver is told to read the capacity again");
+  old.close();
+  await assert.rejects(
+    dev.replaceBackend(FileBackend.open(oldPath, { readOnly: true })),
+    /must be writable like the one the guest has/,
+  );
+  dev.backend.close();
+  await Deno.remove(oldPath);
+  await Deno.remove(newPath);
+});
+
 Deno.test("file backend: a second read-write open is refused by the lock; missing file is plain", async () => {
   const path = await tempDisk();
   const a = FileBackend.open(path, { readOnly: false });

@@ -35,7 +35,7 @@ export class PacedOutput {
       pull: (controller) => this.#pull(controller),
       cancel: () => {
         this.#cancelled = true;
-        const n = this.#queue.reduce((sum, c) => sum + c.length, 0);
+        const n = this.queuedBytes;
         this.#queue = [];
         if (n > 0) this.#release(n);
       },
